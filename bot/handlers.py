@@ -1,0 +1,335 @@
+"""Handlers of the ``/persona`` verbs: plain coroutines from a Turn to a Reply.
+
+They are the same for every platform and are tested without any. ``default_router`` wires
+them to their verbs; later capabilities add or replace routes on the same router.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot import cards, messages
+from bot.errors import CommandError, PermissionDenied
+from bot.grammar import VERBS, close_verb
+from bot.model import Block, Context, Fields, Header, Reply, Text
+from bot.permissions import can_change, can_read_summaries
+from bot.router import Handler, Router, Turn
+from bot.runtime import Runtime
+from persona_store.health import MAX_PRIMARY, UNUSED_DAYS, assess
+from persona_store.lookup import normalise
+from persona_store.records import StoredPersona
+from persona_store.store import Revision
+from persona_store.usage import last_used_ms, usage_counts
+
+MAX_FEEDBACK = 2000
+
+
+async def help_handler(turn: Turn) -> Reply:
+    router = turn.router
+    lines = tuple(
+        f"/persona {'NAME' if verb == 'lookup' else verb}: {VERBS[verb]}"
+        for verb in router.advertised
+        if verb in VERBS
+    )
+    return Reply(
+        summary="persona-bot commands",
+        blocks=(
+            Header("persona-bot"),
+            Text("Your customer personas, where you work.", items=lines),
+            Context("Names can be partial or misspelled: `/persona fiona`, `/persona finanse`."),
+        ),
+        kind="help",
+    )
+
+
+async def resolve_persona(turn: Turn, query: str) -> StoredPersona:
+    """The persona a name refers to, or a CommandError that says what to do instead."""
+    catalog = await turn.catalog()
+    if not catalog.personas:
+        raise CommandError(messages.NO_PERSONAS)
+    result = catalog.index.lookup(query)
+    if result.persona is not None:
+        return result.persona
+    if result.suggestions:
+        raise CommandError(messages.did_you_mean(query, [p.name for p in result.suggestions]))
+    raise CommandError(messages.no_match(query), hint=messages.LIST_HINT)
+
+
+async def lookup_handler(turn: Turn) -> Reply:
+    query = turn.command.args
+    if not query:
+        return await help_handler(turn)
+    catalog = await turn.catalog()
+    if not catalog.personas:
+        raise CommandError(messages.NO_PERSONAS)
+    result = catalog.index.lookup(query)
+    turn.usage.query = query
+    turn.usage.score = round(result.score, 1)
+    if result.persona is not None:
+        turn.usage.persona_id = result.persona.id
+        turn.usage.matched = True
+        return cards.persona_card(result.persona, turn.runtime.clock())
+    if result.suggestions:
+        return cards.suggestions(
+            messages.did_you_mean(query, [p.name for p in result.suggestions]),
+            result.suggestions,
+        )
+    first_word = query.split()[0] if query.split() else query
+    verb = close_verb(first_word, extra_verbs=turn.router.verbs)
+    return Reply(
+        summary=messages.no_match(query, verb),
+        blocks=(Text(messages.no_match(query, verb)), Context(messages.LIST_HINT)),
+        kind="suggest",
+    )
+
+
+async def list_handler(turn: Turn) -> Reply:
+    catalog = await turn.catalog()
+    if not catalog.personas:
+        raise CommandError(messages.NO_PERSONAS)
+    return cards.persona_list(catalog.personas, turn.runtime.clock())
+
+
+def describe_change(field: str, change: list[object]) -> str:
+    old, new = change
+    label = field.replace("_", " ").replace(".", " ")
+
+    def short(value: object) -> str:
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        elif isinstance(value, dict):
+            value = "–".join(str(value.get(k, "")) for k in ("min", "max"))
+        text = str(value)
+        return text if len(text) <= 60 else text[:59] + "…"
+
+    if old in (None, [], {}, ""):
+        return f"{label} set to {short(new)}"
+    if new in (None, [], {}, ""):
+        return f"{label} removed"
+    return f"{label}: {short(old)} → {short(new)}"
+
+
+def history_line(rev: Revision) -> str:
+    when = f"{rev.created_at:%Y-%m-%d %H:%M} UTC"
+    head = f"#{rev.number} {when} by {rev.author}: {rev.action}"
+    if rev.action in ("updated", "created") and rev.changes:
+        if rev.action == "created":
+            return head
+        shown = [describe_change(f, c) for f, c in list(rev.changes.items())[:4]]
+        more = len(rev.changes) - len(shown)
+        return head + " (" + "; ".join(shown) + (f"; and {more} more" if more > 0 else "") + ")"
+    return head + (f" ({rev.note})" if rev.note else "")
+
+
+async def history_handler(turn: Turn) -> Reply:
+    if not turn.command.args:
+        raise CommandError(messages.needs_argument("history", "fiona"))
+    persona = await resolve_persona(turn, turn.command.args)
+    turn.usage.persona_id, turn.usage.matched = persona.id, True
+    revisions = await turn.runtime.db(turn.runtime.store.history, turn.org_id, persona.key)
+    lines = tuple(history_line(r) for r in revisions)
+    return Reply(
+        summary=f"History of {persona.name}",
+        blocks=(
+            Header(f"History of {persona.name}"),
+            Text(items=lines) if lines else Text("No changes recorded."),
+            Context(f"Newest first; {len(lines)} shown."),
+        ),
+        kind="history",
+        persona_key=persona.key,
+    )
+
+
+async def health_handler(turn: Turn) -> Reply:
+    runtime = turn.runtime
+    catalog = await turn.catalog()
+    used = await runtime.db(last_used_ms, runtime.engine, turn.org_id)
+    last_used = {pid: datetime.fromtimestamp(ts / 1000, UTC) for pid, ts in used.items()}
+    report = assess(catalog.personas, last_used, runtime.clock())
+    blocks: list[Block] = [Header("Persona programme health")]
+    if not report.personas:
+        blocks.append(Text(messages.NO_PERSONAS))
+        return Reply(summary="No personas", blocks=tuple(blocks), kind="health")
+    count_line = f"{report.count} active personas"
+    if report.too_many:
+        count_line += (
+            f": more than {MAX_PRIMARY} primary personas is more than people remember."
+            " Merge or demote the least distinct ones."
+        )
+    else:
+        count_line += f" (at most {MAX_PRIMARY} is healthy)."
+    blocks.append(Text(count_line, title="⚠️ Too many personas" if report.too_many else "✅ Count"))
+    completeness = []
+    for p in report.personas:
+        note = f"{p.name}: {p.completeness}% of the four data types"
+        if p.demographics_only:
+            note += " — demographics only: add firmographic, behavioral and psychographic data"
+        elif p.completeness < 100:
+            missing = [
+                t
+                for t in ("demographic", "firmographic", "behavioral", "psychographic")
+                if t not in p.data_types
+            ]
+            note += f" (missing {', '.join(missing)})"
+        completeness.append(note)
+    blocks.append(Text(title="Completeness", items=tuple(completeness)))
+    overdue = tuple(f"{p.name}: review overdue by {p.overdue_days} days" for p in report.overdue)
+    blocks.append(
+        Text(title="⚠️ Reviews overdue", items=overdue)
+        if overdue
+        else Text("Every persona was reviewed within its cadence.", title="✅ Reviews")
+    )
+    unused = tuple(
+        f"{p.name}: "
+        + (f"last looked up {p.last_used_at:%Y-%m-%d}" if p.last_used_at else "never looked up")
+        for p in report.unused
+    )
+    blocks.append(
+        Text(title=f"⚠️ Not used in {UNUSED_DAYS} days", items=unused)
+        if unused
+        else Text(f"Every persona was looked up in the last {UNUSED_DAYS} days.", title="✅ Usage")
+    )
+    blocks.append(Context(f"{report.problems} problem(s) found."))
+    return Reply(
+        summary=f"Persona health: {report.problems} problem(s)",
+        blocks=tuple(blocks),
+        kind="health",
+        data={"problems": report.problems},
+    )
+
+
+def parse_days(text: str, default: int = 30) -> int:
+    text = text.strip().lower().removesuffix("days").removesuffix("d").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise CommandError(f"'{text}' is not a number of days between 1 and 3650.")
+    return int(text)
+
+
+async def stats_handler(turn: Turn) -> Reply:
+    if not can_read_summaries(turn.role):
+        raise PermissionDenied(messages.not_allowed("read usage summaries", "managers and admins"))
+    days = parse_days(turn.command.args)
+    since = turn.runtime.clock() - timedelta(days=days)
+    # Summaries are rare and should include the commands of a moment ago.
+    await turn.runtime.db(turn.runtime.usage.flush)
+    counts = await turn.runtime.db(
+        usage_counts, turn.runtime.engine, turn.org_id, int(since.timestamp() * 1000)
+    )
+    per_persona = tuple((row["name"], f"{row['events']:,}") for row in counts["by_persona"])
+    per_command = tuple((verb, f"{n:,}") for verb, n in sorted(counts["by_command"].items()))
+    blocks: list[Block] = [Header(f"Usage in the last {days} days")]
+    blocks.append(Fields(per_persona or (("No persona lookups", "0"),), title="Per persona"))
+    blocks.append(Fields(per_command or (("No commands", "0"),), title="Per command"))
+    blocks.append(
+        Context(f"{counts['users']} people; {counts['unmatched']} searches found nothing.")
+    )
+    return Reply(
+        summary=f"Usage in the last {days} days", blocks=tuple(blocks), kind="stats", data=counts
+    )
+
+
+async def split_name(turn: Turn, args: str) -> tuple[StoredPersona, str]:
+    """Split ``NAME TEXT``: the longest leading words that name a persona exactly, else the
+    first word as a fuzzy name."""
+    words = args.split()
+    if not words:
+        raise CommandError(messages.needs_argument("feedback", "fiona too US-centric"))
+    catalog = await turn.catalog()
+    for n in range(min(len(words), 4), 0, -1):
+        head = normalise(" ".join(words[:n]))
+        result = catalog.index.lookup(head)
+        if result.outcome == "exact" and result.persona is not None:
+            return result.persona, " ".join(words[n:])
+    return await resolve_persona(turn, words[0]), " ".join(words[1:])
+
+
+async def feedback_handler(turn: Turn) -> Reply:
+    persona, text = await split_name(turn, turn.command.args)
+    if not text.strip():
+        raise CommandError(
+            f"What would you like to say about {persona.name}? "
+            f"For example `/persona feedback {persona.key} the objections are out of date`."
+        )
+    if len(text) > MAX_FEEDBACK:
+        raise CommandError(f"Feedback is limited to {MAX_FEEDBACK:,} characters.")
+    turn.usage.persona_id, turn.usage.matched = persona.id, True
+    command = turn.command
+    await turn.runtime.db(
+        turn.runtime.store.add_feedback,
+        turn.org_id,
+        persona.key,
+        platform=command.platform,
+        user_id=command.user.id,
+        comment=text.strip(),
+    )
+    return Reply.text(f"Thanks! Your feedback on {persona.name} was passed to its owner.")
+
+
+async def rate_handler(turn: Turn) -> Reply:
+    key, _, vote = turn.command.args.partition(" ")
+    vote = vote.strip().lower()
+    if vote not in ("up", "down"):
+        raise CommandError("A rating is `up` or `down`.")
+    catalog = await turn.catalog()
+    persona = catalog.get(key)
+    if persona is None:
+        raise CommandError(messages.no_match(key), hint=messages.LIST_HINT)
+    turn.usage.persona_id, turn.usage.matched = persona.id, True
+    await turn.runtime.db(
+        turn.runtime.store.add_feedback,
+        turn.org_id,
+        persona.key,
+        platform=turn.command.platform,
+        user_id=turn.command.user.id,
+        rating=1 if vote == "up" else -1,
+    )
+    thanks = "glad it helped" if vote == "up" else "the owner will see it"
+    return Reply.text(f"Thanks for rating {persona.name}: {thanks}.")
+
+
+async def review_handler(turn: Turn) -> Reply:
+    if not turn.command.args:
+        raise CommandError(messages.needs_argument("review", "fiona"))
+    persona = await resolve_persona(turn, turn.command.args)
+    if not can_change(turn.user, turn.role, persona):
+        raise PermissionDenied(
+            messages.not_allowed(f"mark {persona.name} reviewed", "its owner and admins")
+        )
+    turn.usage.persona_id, turn.usage.matched = persona.id, True
+    runtime = turn.runtime
+    updated = await runtime.db(
+        runtime.store.mark_reviewed,
+        turn.org_id,
+        persona.key,
+        turn.user.label,
+        now=runtime.clock(),
+    )
+    runtime.catalogs.invalidate(turn.org_id)
+    due = updated.spec.review_every_days
+    return Reply.text(f"{persona.name} is marked reviewed. The next review is due in {due} days.")
+
+
+def unavailable(verb: str) -> Handler:
+    """A handler that says honestly that ``verb`` is not available yet."""
+
+    async def handler(turn: Turn) -> Reply:
+        raise CommandError(messages.not_available(verb))
+
+    return handler
+
+
+def default_router(runtime: Runtime) -> Router:
+    router = Router(runtime)
+    router.add("lookup", lookup_handler)
+    router.add("list", list_handler)
+    router.add("fit", unavailable("fit"), advertise=False)
+    router.add("feedback", feedback_handler)
+    router.add("stats", stats_handler)
+    router.add("review", review_handler)
+    router.add("health", health_handler)
+    router.add("history", history_handler)
+    router.add("help", help_handler)
+    router.add("rate", rate_handler, advertise=False)
+    return router
