@@ -8,7 +8,6 @@ COPY bot ./bot
 COPY adapters ./adapters
 COPY persona_store ./persona_store
 COPY scheduler ./scheduler
-COPY manifests ./manifests
 RUN pip wheel --wheel-dir /wheels '.[postgres]'
 
 # Runtime stage: only the installed wheels, run as an unprivileged user.
