@@ -185,10 +185,10 @@ def _numbers(tokens: Sequence[Token], raw: str, vocab: Vocabulary) -> list[_Num]
             continue
         scaled = False
         while j < n:
-            hit = vocab.scale_words.find(norms, j, min(n, j + 2))
-            if hit and hit[0].start == j:
-                value *= hit[0].value
-                j = hit[0].end
+            hit = vocab.scale_words.match_at(norms, j)
+            if hit is not None:
+                value *= hit.value
+                j = hit.end
                 scaled = True
             else:
                 break
@@ -202,10 +202,10 @@ def _numbers(tokens: Sequence[Token], raw: str, vocab: Vocabulary) -> list[_Num]
             if other is not None:
                 k = j + 1
                 mult = 1.0
-                hit = vocab.scale_words.find(norms, k, min(n, k + 2))
-                if hit and hit[0].start == k:
-                    mult = hit[0].value
-                    k = hit[0].end
+                hit = vocab.scale_words.match_at(norms, k)
+                if hit is not None:
+                    mult = hit.value
+                    k = hit.end
                     if not scaled:
                         value *= mult
                 high = other * mult
@@ -215,10 +215,10 @@ def _numbers(tokens: Sequence[Token], raw: str, vocab: Vocabulary) -> list[_Num]
         if cur is not None:
             currency, start = cur
         else:
-            after = vocab.currencies.find(norms, j, min(n, j + 2))
-            if after and after[0].start == j:
-                currency = after[0].value
-                j = after[0].end
+            after = vocab.currencies.match_at(norms, j)
+            if after is not None:
+                currency = after.value
+                j = after.end
         approx, bound, start = _approximation_before(norms, start, vocab)
         found.append(
             _Num(value, start, j, i, currency, approx, bound, scaled or currency is not None, high)
@@ -260,10 +260,10 @@ def _word_number(norms: Sequence[str], i: int, vocab: Vocabulary) -> tuple[float
     seen = False
     n = len(norms)
     while j < n:
-        hits = vocab.number_words.find(norms, j, min(n, j + 3))
-        if hits and hits[0].start == j:
-            current += hits[0].value
-            j = hits[0].end
+        hit = vocab.number_words.match_at(norms, j)
+        if hit is not None:
+            current += hit.value
+            j = hit.end
             seen = True
             continue
         if seen and norms[j] in ("hundred",):
@@ -325,10 +325,10 @@ def _read_employees(
         j = num.end
         while j < n and (norms[j],) in vocab.headcount_modifiers:
             j += 1
-        hit = vocab.headcount_nouns.find(norms, j, min(n, j + 3))
-        if hit and hit[0].start == j:
+        hit = vocab.headcount_nouns.match_at(norms, j)
+        if hit is not None:
             strength = _HEADCOUNT
-            k = hit[0].end
+            k = hit.end
             # "a 40-person platform team" is a department, not the company.
             m = k
             while m < n and _function_word(norms[m], vocab):
@@ -618,10 +618,10 @@ def _paraphrases(
             "'",
         ):
             continue
-        links = vocab.paraphrase_links.find(norms, i + 1, min(n, i + 4))
-        if not links or links[0].start != i + 1:
+        link = vocab.paraphrase_links.match_at(norms, i + 1)
+        if link is None:
             continue
-        a = links[0].end
+        a = link.end
         b = a
         while b < n and b - a < 16:
             w = norms[b]
@@ -645,7 +645,7 @@ def _paraphrases(
                 if fid not in generic:
                     generic.append(fid)
         functions = [f for f in specific if f != EXECUTIVE] or generic
-        verb_ranks = [h.value for h in vocab.paraphrase_verbs.find(norms, links[0].start, b)]
+        verb_ranks = [h.value for h in vocab.paraphrase_verbs.find(norms, link.start, b)]
         rank = max(verb_ranks) if verb_ranks else None
         if rank is None and subject_title is not None:
             rank = subject_title.rank
@@ -873,11 +873,9 @@ def read_facts(text: str, vocabulary: Vocabulary | None = None) -> Facts:
     folded = " ".join(t.norm for t in tokens)
     non_buyer: list[Mention] = []
     for cue in vocab.non_buyer_cues:
-        for pattern in cue.patterns:
-            m = pattern.search(folded)
-            if m:
-                non_buyer.append(Mention(cue.kind, cue.says, m.group().strip()))
-                break
+        m = cue.combined.search(folded)
+        if m:
+            non_buyer.append(Mention(cue.kind, cue.says, m.group().strip()))
     content = tuple(
         t.norm
         for t in tokens

@@ -9,6 +9,7 @@ points, triggers, tools and keywords, and the product categories its texts cover
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -165,6 +166,18 @@ def concepts_of(text: str, vocab: Vocabulary) -> list[str]:
     return out
 
 
+# Persona sets repeat titles and phrases a lot; reading each distinct string once keeps
+# building a Matcher over thousands of personas fast.
+_title = functools.lru_cache(maxsize=65536)(read_title)
+_label = functools.lru_cache(maxsize=65536)(read_label)
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_features(text: str, vocab: Vocabulary) -> tuple[tuple[str, ...], frozenset[str]]:
+    norms = [t.norm for t in tokenize(text)]
+    return tuple(concepts_of(text, vocab)), frozenset(h.value for h in vocab.products.find(norms))
+
+
 def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaProfile:
     """Precompute one persona's features."""
     demo, firmo = spec.demographic, spec.firmographic
@@ -172,7 +185,7 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
     ranks: set[int] = set()
     expanded: list[str] = []
     for title in demo.job_titles:
-        parsed = read_title(title, vocab)
+        parsed = _title(title, vocab)
         if parsed is None:
             continue
         functions.update(parsed.functions)
@@ -192,32 +205,31 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
     industries: set[str] = set()
     raw_industries: list[str] = []
     for name in firmo.industries:
-        found = read_label(name, "industries", vocab)
+        found = _label(name, "industries", vocab)
         if found:
             industries.update(m.id for m in found)
         else:
             raw_industries.append(name)
     regions: set[str] = set()
     for name in firmo.regions:
-        for m in read_label(name, "regions", vocab):
+        for m in _label(name, "regions", vocab):
             regions.update(vocab.region_includes.get(m.id, {m.id}))
     stages: set[str] = set()
     for name in firmo.stages:
-        stages.update(m.id for m in read_label(name, "stages", vocab))
+        stages.update(m.id for m in _label(name, "stages", vocab))
 
     weights: dict[str, float] = {}
     items: list[Item] = []
     products: set[str] = set()
     for fld, text in _texts(spec):
-        cs = concepts_of(text, vocab)
+        cs, found = _text_features(text, vocab)
         w = FIELD_WEIGHTS.get(fld, 0.2)
         for c in cs:
             if weights.get(c, 0.0) < w:
                 weights[c] = w
         if fld in QUOTABLE:
             items.append(Item(fld, text, frozenset(cs)))
-        norms = [t.norm for t in tokenize(text)]
-        products.update(h.value for h in vocab.products.find(norms))
+        products.update(found)
 
     return PersonaProfile(
         index=index,

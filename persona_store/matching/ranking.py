@@ -154,9 +154,12 @@ class Matcher:
         self._postings = {c: (tuple(i for i, _ in v), tuple(w for _, w in v)) for c, v in postings.items()}
         # Words personas use, for correcting a rep's typos ("maintians" -> "maintain").
         persona_words: set[str] = set()
+        seen_texts: set[str] = set()
         for spec in personas:
             for text in _all_texts(spec):
-                persona_words.update(t.norm for t in tokenize(text) if t.norm.isalpha())
+                if text not in seen_texts:
+                    seen_texts.add(text)
+                    persona_words.update(t.norm for t in tokenize(text) if t.norm.isalpha())
         self._persona_words = frozenset(persona_words)
         self._spell_buckets: dict[str, list[str]] = {}
         for w in persona_words:
@@ -164,6 +167,19 @@ class Matcher:
                 self._spell_buckets.setdefault(w[0], []).append(w)
         self._spell_cache: dict[str, str | None] = {}
         self._covered_products = frozenset().union(*(p.products for p in self.profiles))
+        group_of: dict[tuple[object, ...], int] = {}
+        self._group_first: list[int] = []
+        numeric: list[tuple[int, float | None, float, float | None, float]] = []
+        for p in self.profiles:
+            gkey = (p.functions, p.ranks, p.industries, p.industry_raw, p.regions, p.stages)
+            gid = group_of.get(gkey)
+            if gid is None:
+                gid = group_of[gkey] = len(self._group_first)
+                self._group_first.append(p.index)
+            numeric.append((gid, *_bounds(p.employees), *_bounds(p.revenue)))
+        self._numeric = tuple(numeric)
+        self._function_sets = frozenset(p.functions for p in self.profiles if p.functions)
+        self._plain: dict[int, Match] = {}
         self._has_size = bool(self.profiles) and all(p.employees for p in self.profiles)
         self._has_revenue = bool(self.profiles) and all(p.revenue for p in self.profiles)
 
@@ -183,7 +199,7 @@ class Matcher:
         )
         q = self._query(facts)
         scores, needs_raw = self._scores(q)
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
         cause, missing = self._none_cause(q, scores, needs_raw, order)
         factor = 0.5 if cause is not None and q.facts.non_buyer else 1.0
         matches: list[Match] = []
@@ -196,7 +212,7 @@ class Matcher:
                     cons = (*cons, cause)
                 matches.append(Match(p.key, p.name, score, pros, cons))
             else:
-                matches.append(Match(p.key, p.name, score))
+                matches.append(self._plain_match(i, score))
         best: str | None = None
         if cause is None and matches:
             best = matches[0].key
@@ -204,6 +220,15 @@ class Matcher:
         else:
             verdict = _sentence(cause or "no personas to rank")
         return FitResult(best, tuple(matches), verdict, tuple(missing), facts)
+
+    def _plain_match(self, index: int, score: int) -> Match:
+        """A reason-less Match, reused: they are immutable and the same for every query."""
+        key = index * 101 + score
+        m = self._plain.get(key)
+        if m is None:
+            p = self.profiles[index]
+            m = self._plain[key] = Match(p.key, p.name, score)
+        return m
 
     # ----------------------------------------------------------------------------------------
     def _query(self, facts: Facts) -> _Query:
@@ -253,60 +278,70 @@ class Matcher:
             if posting is not None:
                 for i, w in zip(*posting, strict=True):
                     needs_raw[i] += w
+        # Everything but size, revenue and needs depends only on a persona's sets: score each
+        # distinct combination once.
+        groups = [self._group_points(q, self.profiles[first]) for first in self._group_first]
         has_words = bool(q.concepts)
+        emp, rev = q.emp_log, q.rev_log
+        scale = -1.0 / NEEDS_SCALE
+        exp = math.exp
         scores: list[float] = []
-        fn_known = bool(q.buyer and q.buyer.functions)
-        rank_known = bool(q.buyer and q.buyer.rank is not None)
-        facts = q.facts
-        for p in self.profiles:
-            got = 0.0
-            known = 0.0
-            unknown = 0.0
-            if fn_known and p.functions:
-                w = W_FUNCTION * q.confidence
-                got += w * self._function_value(q, p)
-                known += w
-            else:
-                unknown += W_FUNCTION
-            if rank_known and p.ranks:
-                w = W_SENIORITY * q.confidence
-                got += w * self._rank_value(q, p)
-                known += w
-            else:
-                unknown += W_SENIORITY
-            if q.emp_log is not None and p.employees is not None:
-                got += W_EMPLOYEES * _range_value(p.employees, q.emp_log, 0.15)
+        append = scores.append
+        for i, (gid, elo, ehi, rlo, rhi) in enumerate(self._numeric):
+            got, known, unknown = groups[gid]
+            if emp is not None and elo is not None:
+                d = elo - emp if emp < elo else (emp - ehi if emp > ehi else 0.0)
+                got += W_EMPLOYEES * (1.0 if d <= 0 else max(-1.0, 1.0 - d / 0.15))
                 known += W_EMPLOYEES
             else:
                 unknown += W_EMPLOYEES
-            if q.rev_log is not None and p.revenue is not None:
-                got += W_REVENUE * _range_value(p.revenue, q.rev_log, 0.3)
+            if rev is not None and rlo is not None:
+                d = rlo - rev if rev < rlo else (rev - rhi if rev > rhi else 0.0)
+                got += W_REVENUE * (1.0 if d <= 0 else max(-1.0, 1.0 - d / 0.3))
                 known += W_REVENUE
             else:
                 unknown += W_REVENUE
-            if facts.industries and (p.industries or p.industry_raw):
-                got += W_INDUSTRY * self._industry_value(q, p)
-                known += W_INDUSTRY
-            else:
-                unknown += W_INDUSTRY
-            if facts.regions and p.regions:
-                got += W_REGION * self._region_value(q, p)
-                known += W_REGION
-            else:
-                unknown += W_REGION
-            if facts.stage is not None and p.stages and not facts.stage.id.startswith("raw:"):
-                got += W_STAGE * self._stage_value(q, p)
-                known += W_STAGE
-            else:
-                unknown += W_STAGE
             if has_words:
-                got += W_NEEDS * (1.0 - math.exp(-needs_raw[p.index] / NEEDS_SCALE))
+                got += W_NEEDS * (1.0 - exp(needs_raw[i] * scale))
                 known += W_NEEDS
             else:
                 unknown += W_NEEDS
             total = known + UNKNOWN_SHARE * unknown
-            scores.append(100.0 * got / total if total else 0.0)
+            append(100.0 * got / total if total else 0.0)
         return scores, needs_raw
+
+    def _group_points(self, q: _Query, p: PersonaProfile) -> tuple[float, float, float]:
+        """(points, known weight, unknown weight) of the set-valued components."""
+        facts = q.facts
+        got = known = unknown = 0.0
+        if q.buyer is not None and q.buyer.functions and p.functions:
+            w = W_FUNCTION * q.confidence
+            got += w * self._function_value(q, p)
+            known += w
+        else:
+            unknown += W_FUNCTION
+        if q.buyer is not None and q.buyer.rank is not None and p.ranks:
+            w = W_SENIORITY * q.confidence
+            got += w * self._rank_value(q, p)
+            known += w
+        else:
+            unknown += W_SENIORITY
+        if facts.industries and (p.industries or p.industry_raw):
+            got += W_INDUSTRY * self._industry_value(q, p)
+            known += W_INDUSTRY
+        else:
+            unknown += W_INDUSTRY
+        if facts.regions and p.regions:
+            got += W_REGION * self._region_value(q, p)
+            known += W_REGION
+        else:
+            unknown += W_REGION
+        if facts.stage is not None and p.stages and not facts.stage.id.startswith("raw:"):
+            got += W_STAGE * self._stage_value(q, p)
+            known += W_STAGE
+        else:
+            unknown += W_STAGE
+        return got, known, unknown
 
     def _function_value(self, q: _Query, p: PersonaProfile) -> float:
         cached = q.fn_cache.get(p.functions)
@@ -392,7 +427,9 @@ class Matcher:
         if size:
             return size, []
         if q.buyer and q.buyer.functions and q.confidence >= 0.8 and EXECUTIVE not in q.buyer.functions:
-            best_sim = max(self._function_sim(q, p.functions) for p in self.profiles if p.functions)
+            best_sim = max(
+                (self._function_sim(q, fs) for fs in self._function_sets), default=0.0
+            )
             if best_sim < FUNCTION_GATE:
                 labels = ", ".join(
                     self.vocabulary.function_labels.get(f, f) for f in q.buyer.functions
@@ -567,6 +604,13 @@ class Matcher:
         if len(matches) > 1 and matches[1].score >= top.score - 5:
             text += f"; {matches[1].name} is close ({matches[1].score})"
         return _sentence(text)
+
+
+def _bounds(r: LogRange | None) -> tuple[float | None, float]:
+    """(low, high) on the log scale; an open end is -inf/+inf; None when there is no range."""
+    if r is None:
+        return None, math.inf
+    return (r.low if r.low is not None else -math.inf), (r.high if r.high is not None else math.inf)
 
 
 def _range_value(r: LogRange, log_value: float, slope: float) -> float:

@@ -10,6 +10,7 @@ enough to run on every word of every query.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,9 +32,12 @@ _TOKEN_RE = re.compile(
 PUNCT = frozenset(",;:.()!?")
 
 
+@functools.lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower-case, accent-free form of ``text`` (é -> e, ß kept as ss)."""
     text = text.translate(_QUOTES).replace("ß", "ss")
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
@@ -98,6 +102,7 @@ _SUFFIXES: tuple[tuple[str, str, int], ...] = (
 _KEEP_ENDINGS = ("ss", "us", "is", "os", "as")
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light English stem: "paging", "pages", "paged" -> "pag"; short words stay as they are."""
     if len(word) <= 3 or not word.isalpha():
@@ -158,6 +163,18 @@ class PhraseIndex(Generic[T]):
 
     def items(self) -> Iterator[tuple[tuple[str, ...], T]]:
         return iter(self._table.items())
+
+    def match_at(self, norms: Sequence[str], i: int, end: int | None = None) -> PhraseHit[T] | None:
+        """The longest phrase starting exactly at ``norms[i]``, if any."""
+        end = len(norms) if end is None else end
+        if i >= end:
+            return None
+        n = self._longest.get(norms[i], 0)
+        for size in range(min(n, end - i), 0, -1):
+            value = self._table.get(tuple(norms[i : i + size]))
+            if value is not None:
+                return PhraseHit(i, i + size, value)
+        return None
 
     def find(self, norms: Sequence[str], start: int = 0, end: int | None = None) -> list[PhraseHit[T]]:
         """Non-overlapping longest phrases in ``norms[start:end]``, left to right."""
