@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for r in results:
         print(
-            f"{r['personas']:>6} personas: median {r['median_ms']:.3f} ms, p95 {r['p95_ms']:.3f} ms "
-            f"({r['queries']} queries, build {r['build_s']:.2f} s)"
+            f"{r['personas']:>6} personas: median {r['median_ms']:.3f} ms, "
+            f"p95 {r['p95_ms']:.3f} ms ({r['queries']} queries, build {r['build_s']:.2f} s)"
         )
     return 0
 

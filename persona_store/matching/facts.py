@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from persona_store.matching.text import PUNCT, Token, fold, stem, tokenize
+from persona_store.matching.text import PUNCT, PhraseIndex, Token, fold, stem, tokenize
 from persona_store.matching.vocabulary import EXECUTIVE, Vocabulary, load_vocabulary
 
 # How much a title can be trusted to name the buyer's function.
@@ -33,6 +33,9 @@ _CLAUSE_STOPS = frozenset({"at", "@", "with", "where", "whose", "bei", "chez"})
 _CLAUSE_STOP_BEFORE_ARTICLE = frozenset({"for", "of", "in", "from", "on"})
 _ARTICLES = frozenset({"a", "an", "the", "one"})
 _SPAN_JOINERS = frozenset({"/", "&", "+"})
+_COMPANY_OF_ONE = re.compile(
+    r"\b(no (other )?employees|solo (founder|entrepreneur)|one-person|sole trader)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,14 @@ def _numbers(tokens: Sequence[Token], raw: str, vocab: Vocabulary) -> list[_Num]
                 break
         high: float | None = None
         # "200-500 employees", "200 to 500 employees"
-        if j < n and tokens[j].is_number and raw[tokens[j - 1].end : tokens[j].start].strip() in (
-            "-",
-            "–",
+        if (
+            j < n
+            and tokens[j].is_number
+            and raw[tokens[j - 1].end : tokens[j].start].strip()
+            in (
+                "-",
+                "–",
+            )
         ):
             other = parse_number(tokens[j].norm)
             if other is not None:
@@ -236,9 +244,7 @@ def _currency_before(norms: Sequence[str], i: int, vocab: Vocabulary) -> tuple[f
     return None
 
 
-def _approximation_before(
-    norms: Sequence[str], i: int, vocab: Vocabulary
-) -> tuple[bool, str, int]:
+def _approximation_before(norms: Sequence[str], i: int, vocab: Vocabulary) -> tuple[bool, str, int]:
     for size in (3, 2, 1):
         if i - size >= 0:
             key = tuple(norms[i - size : i])
@@ -286,9 +292,14 @@ def _figures(norms: Sequence[str], i: int, vocab: Vocabulary) -> tuple[float, in
     position = vocab.figure_positions.get(norms[j]) if j < len(norms) else None
     if position is not None:
         j += 1
-    if j + 1 < len(norms) and norms[j] in vocab.figure_words and norms[j + 1] in (
-        "figure",
-        "figures",
+    if (
+        j + 1 < len(norms)
+        and norms[j] in vocab.figure_words
+        and norms[j + 1]
+        in (
+            "figure",
+            "figures",
+        )
     ):
         digits = vocab.figure_words[norms[j]]
         base = 10 ** (digits - 1)
@@ -320,7 +331,7 @@ def _read_employees(
     n = len(norms)
     candidates: list[tuple[int, float, int, Quantity]] = []
     for num in nums:
-        if num.currency is not None or num.value <= 0 and num.high is None:
+        if num.currency is not None or (num.value <= 0 and num.high is None):
             continue
         j = num.end
         while j < n and (norms[j],) in vocab.headcount_modifiers:
@@ -349,15 +360,15 @@ def _read_employees(
                 "people",
                 "person",
             ):
-                candidates.append((_HEADCOUNT, num.value, num.start, _quantity(num, tokens, raw, j)))
+                candidates.append(
+                    (_HEADCOUNT, num.value, num.start, _quantity(num, tokens, raw, j))
+                )
             elif norms[before] in vocab.team_words and not _owned_team(norms, before, vocab):
                 candidates.append((_TEAM, num.value, num.start, _quantity(num, tokens, raw, j)))
     # "no employees", "solo founder", "a team of one" all mean a company of one.
-    text = fold(raw)
-    if re.search(r"\b(no (other )?employees|solo (founder|entrepreneur)|one-person|sole trader)\b", text):
-        m = re.search(r"\b(no (other )?employees|solo (founder|entrepreneur)|one-person|sole trader)\b", text)
-        assert m is not None
-        candidates.append((_TEAM, 1, 0, Quantity(1, raw[m.start() : m.end()], approximate=True)))
+    m = _COMPANY_OF_ONE.search(raw)
+    if m:
+        candidates.append((_TEAM, 1, 0, Quantity(1, m.group(), approximate=True)))
     if not candidates:
         return None
     best_strength = max(c[0] for c in candidates)
@@ -485,7 +496,8 @@ def _tags(norms: Sequence[str], vocab: Vocabulary) -> list[_Tag]:
             tags[k].functions.append((hit.value.function, hit.value.generic))
     for hit in vocab.seniority.find(norms):
         for k in range(hit.start, hit.end):
-            tags[k].rank = max(tags[k].rank or 0, hit.value) if tags[k].rank is not None else hit.value
+            current = tags[k].rank
+            tags[k].rank = hit.value if current is None else max(current, hit.value)
     for k, w in enumerate(norms):
         tag = tags[k]
         if (w,) in vocab.role_nouns:
@@ -587,10 +599,16 @@ def _title_spans(toks: Sequence[Token], tags: Sequence[_Tag]) -> list[tuple[int,
             if (tag.connector or toks[j].norm in _SPAN_JOINERS) and nxt < n and _strong(tags[nxt]):
                 j = nxt
                 continue
-            if toks[j].norm.isalpha() and nxt < n and _strong(tags[nxt]) and _strong(tags[j - 1]):
-                if not tags[j].connector and toks[j].norm not in _ARTICLES:
-                    j = nxt
-                    continue
+            if (
+                toks[j].norm.isalpha()
+                and nxt < n
+                and _strong(tags[nxt])
+                and _strong(tags[j - 1])
+                and not tags[j].connector
+                and toks[j].norm not in _ARTICLES
+            ):
+                j = nxt
+                continue
             break
         spans.append((i, j))
         i = j
@@ -715,7 +733,7 @@ def _read_titles(
     # A paraphrase beats the bare role noun that starts it ("the engineer who runs infra").
     merged: list[Title] = []
     for t in titles:
-        if merged and t.confidence == PARAPHRASE_CONFIDENCE and t.text.endswith(""):
+        if merged and t.confidence == PARAPHRASE_CONFIDENCE:
             prev = merged[-1]
             if prev.confidence == TITLE_CONFIDENCE and prev.text in t.text and not prev.functions:
                 merged[-1] = t
@@ -727,7 +745,10 @@ def _read_titles(
         merged.append(t)
     if not merged:
         specific = [
-            (k, f) for k, tag in enumerate(tags) for f, g in tag.functions if not g and f != EXECUTIVE
+            (k, f)
+            for k, tag in enumerate(tags)
+            for f, g in tag.functions
+            if not g and f != EXECUTIVE
         ]
         if specific:
             counts: dict[str, int] = {}
@@ -759,8 +780,6 @@ def _mentions(
     skip: Sequence[tuple[int, int]] = (),
     case_sensitive: dict[str, str] | None = None,
 ) -> list[Mention]:
-    from persona_store.matching.text import PhraseIndex
-
     assert isinstance(index, PhraseIndex)
     norms = [t.norm for t in tokens]
     out: list[Mention] = []
@@ -769,9 +788,14 @@ def _mentions(
         a, b = tokens[hit.start].start, tokens[hit.end - 1].end
         if any(s <= a < e for s, e in skip):
             continue
-        if case_sensitive and hit.end - hit.start == 1 and norms[hit.start] in case_sensitive:
-            if raw[a:b] != case_sensitive[norms[hit.start]]:
-                continue
+        single = hit.end - hit.start == 1
+        if (
+            case_sensitive
+            and single
+            and norms[hit.start] in case_sensitive
+            and raw[a:b] != case_sensitive[norms[hit.start]]
+        ):
+            continue
         key = str(hit.value)
         if key in seen:
             continue

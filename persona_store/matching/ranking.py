@@ -151,7 +151,9 @@ class Matcher:
         for p in self.profiles:
             for concept, weight in p.concepts.items():
                 postings.setdefault(concept, []).append((p.index, weight * self._idf[concept]))
-        self._postings = {c: (tuple(i for i, _ in v), tuple(w for _, w in v)) for c, v in postings.items()}
+        self._postings = {
+            c: (tuple(i for i, _ in v), tuple(w for _, w in v)) for c, v in postings.items()
+        }
         # Words personas use, for correcting a rep's typos ("maintians" -> "maintain").
         persona_words: set[str] = set()
         seen_texts: set[str] = set()
@@ -205,7 +207,7 @@ class Matcher:
         matches: list[Match] = []
         for pos, i in enumerate(order):
             p = self.profiles[i]
-            score = int(round(max(0.0, min(100.0, scores[i] * factor))))
+            score = round(max(0.0, min(100.0, scores[i] * factor)))
             if pos < EXPLAIN_TOP:
                 pros, cons = self._reasons(q, p)
                 if cause is not None and pos == 0:
@@ -426,10 +428,13 @@ class Matcher:
         size = self._size_cause(q)
         if size:
             return size, []
-        if q.buyer and q.buyer.functions and q.confidence >= 0.8 and EXECUTIVE not in q.buyer.functions:
-            best_sim = max(
-                (self._function_sim(q, fs) for fs in self._function_sets), default=0.0
-            )
+        if (
+            q.buyer
+            and q.buyer.functions
+            and q.confidence >= 0.8
+            and EXECUTIVE not in q.buyer.functions
+        ):
+            best_sim = max((self._function_sim(q, fs) for fs in self._function_sets), default=0.0)
             if best_sim < FUNCTION_GATE:
                 labels = ", ".join(
                     self.vocabulary.function_labels.get(f, f) for f in q.buyer.functions
@@ -462,29 +467,34 @@ class Matcher:
 
     def _size_cause(self, q: _Query) -> str | None:
         facts = q.facts
-        if q.emp_log is not None and self._has_size and facts.employees is not None:
-            if all(
-                p.employees is not None and p.employees.distance(q.emp_log) > SIZE_TOLERANCE
-                for p in self.profiles
-            ):
-                return (
-                    f"no persona covers companies of {facts.employees.describe()} employees "
-                    f"({_closest_ranges(self.profiles, q.emp_log, 'employees')})"
-                )
+        emp, rev = q.emp_log, q.rev_log
         if (
-            q.rev_log is not None
+            emp is not None
+            and self._has_size
+            and facts.employees is not None
+            and all(
+                p.employees is not None and p.employees.distance(emp) > SIZE_TOLERANCE
+                for p in self.profiles
+            )
+        ):
+            return (
+                f"no persona covers companies of {facts.employees.describe()} employees "
+                f"({_closest_ranges(self.profiles, emp, 'employees')})"
+            )
+        if (
+            rev is not None
             and facts.employees is None
             and self._has_revenue
             and facts.revenue_usd is not None
-        ):
-            if all(
-                p.revenue is not None and p.revenue.distance(q.rev_log) > REVENUE_TOLERANCE
+            and all(
+                p.revenue is not None and p.revenue.distance(rev) > REVENUE_TOLERANCE
                 for p in self.profiles
-            ):
-                return (
-                    f"no persona covers companies with ${facts.revenue_usd.describe()} revenue "
-                    f"({_closest_ranges(self.profiles, q.rev_log, 'revenue')})"
-                )
+            )
+        ):
+            return (
+                f"no persona covers companies with ${facts.revenue_usd.describe()} revenue "
+                f"({_closest_ranges(self.profiles, rev, 'revenue')})"
+            )
         return None
 
     @staticmethod

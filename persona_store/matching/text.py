@@ -176,7 +176,9 @@ class PhraseIndex(Generic[T]):
                 return PhraseHit(i, i + size, value)
         return None
 
-    def find(self, norms: Sequence[str], start: int = 0, end: int | None = None) -> list[PhraseHit[T]]:
+    def find(
+        self, norms: Sequence[str], start: int = 0, end: int | None = None
+    ) -> list[PhraseHit[T]]:
         """Non-overlapping longest phrases in ``norms[start:end]``, left to right."""
         end = len(norms) if end is None else end
         hits: list[PhraseHit[T]] = []

@@ -197,9 +197,12 @@ class Vocabulary:
         for name in names:
             sims[(name, name)] = 1.0
             if name != EXECUTIVE:
-                sims[(EXECUTIVE, name)] = sims[(name, EXECUTIVE)] = max(
-                    sims.get((name, EXECUTIVE), 0.0), _EXECUTIVE_SIMILARITY
+                # An executive buyer fits any function's persona in part; a persona of
+                # founders and CEOs does not cover, say, facilities buyers.
+                sims[(EXECUTIVE, name)] = max(
+                    sims.get((EXECUTIVE, name), 0.0), _EXECUTIVE_SIMILARITY
                 )
+                sims[(name, EXECUTIVE)] = max(sims.get((name, EXECUTIVE), 0.0), 0.2)
         return sims
 
     def function_similarity(self, a: str, b: str) -> float:
