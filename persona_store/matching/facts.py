@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from persona_store.matching.text import PUNCT, PhraseIndex, Token, fold, stem, tokenize
 from persona_store.matching.vocabulary import EXECUTIVE, Vocabulary, load_vocabulary
@@ -366,9 +367,9 @@ def _read_employees(
             elif norms[before] in vocab.team_words and not _owned_team(norms, before, vocab):
                 candidates.append((_TEAM, num.value, num.start, _quantity(num, tokens, raw, j)))
     # "no employees", "solo founder", "a team of one" all mean a company of one.
-    m = _COMPANY_OF_ONE.search(raw)
-    if m:
-        candidates.append((_TEAM, 1, 0, Quantity(1, m.group(), approximate=True)))
+    alone = _COMPANY_OF_ONE.search(raw)
+    if alone:
+        candidates.append((_TEAM, 1, 0, Quantity(1, alone.group(), approximate=True)))
     if not candidates:
         return None
     best_strength = max(c[0] for c in candidates)
@@ -494,10 +495,10 @@ def _tags(norms: Sequence[str], vocab: Vocabulary) -> list[_Tag]:
     for hit in vocab.functions.find(norms):
         for k in range(hit.start, hit.end):
             tags[k].functions.append((hit.value.function, hit.value.generic))
-    for hit in vocab.seniority.find(norms):
-        for k in range(hit.start, hit.end):
+    for level in vocab.seniority.find(norms):
+        for k in range(level.start, level.end):
             current = tags[k].rank
-            tags[k].rank = hit.value if current is None else max(current, hit.value)
+            tags[k].rank = level.value if current is None else max(current, level.value)
     for k, w in enumerate(norms):
         tag = tags[k]
         if (w,) in vocab.role_nouns:
@@ -897,9 +898,9 @@ def read_facts(text: str, vocabulary: Vocabulary | None = None) -> Facts:
     folded = " ".join(t.norm for t in tokens)
     non_buyer: list[Mention] = []
     for cue in vocab.non_buyer_cues:
-        m = cue.combined.search(folded)
-        if m:
-            non_buyer.append(Mention(cue.kind, cue.says, m.group().strip()))
+        found = cue.combined.search(folded)
+        if found:
+            non_buyer.append(Mention(cue.kind, cue.says, found.group().strip()))
     content = tuple(
         t.norm
         for t in tokens
@@ -957,7 +958,7 @@ def merge_fields(
 ) -> Facts:
     """Lay structured deal fields over facts read from text: a field always wins."""
     vocab = vocabulary or load_vocabulary()
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if employees is not None:
         changes["employees"] = Quantity(int(employees), "field")
     if revenue_usd is not None:

@@ -222,14 +222,14 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
     items: list[Item] = []
     products: set[str] = set()
     for fld, text in _texts(spec):
-        cs, found = _text_features(text, vocab)
+        cs, covered = _text_features(text, vocab)
         w = FIELD_WEIGHTS.get(fld, 0.2)
         for c in cs:
             if weights.get(c, 0.0) < w:
                 weights[c] = w
         if fld in QUOTABLE:
             items.append(Item(fld, text, frozenset(cs)))
-        products.update(found)
+        products.update(covered)
 
     return PersonaProfile(
         index=index,
