@@ -897,7 +897,10 @@ def read_facts(text: str, vocabulary: Vocabulary | None = None) -> Facts:
     products = _mentions(tokens, raw, vocab.products, vocab.product_labels)
     folded = " ".join(t.norm for t in tokens)
     non_buyer: list[Mention] = []
+    present = {t.norm for t in tokens}
     for cue in vocab.non_buyer_cues:
+        if cue.triggers and not cue.triggers & present:
+            continue
         found = cue.combined.search(folded)
         if found:
             non_buyer.append(Mention(cue.kind, cue.says, found.group().strip()))

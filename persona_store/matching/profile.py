@@ -123,6 +123,7 @@ class PersonaProfile:
     stage_names: tuple[str, ...]
     concepts: dict[str, float]
     items: tuple[Item, ...]
+    item_index: dict[str, tuple[int, ...]]
     products: frozenset[str]
 
 
@@ -231,6 +232,12 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
             items.append(Item(fld, text, frozenset(cs)))
         products.update(covered)
 
+    item_index: dict[str, list[int]] = {}
+    for n, item in enumerate(items):
+        for c in item.concepts:
+            if "+" not in c:
+                item_index.setdefault(c, []).append(n)
+
     return PersonaProfile(
         index=index,
         key=spec.key,
@@ -250,6 +257,7 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         stage_names=tuple(firmo.stages),
         concepts=weights,
         items=tuple(items),
+        item_index={c: tuple(v) for c, v in item_index.items()},
         products=frozenset(products),
     )
 

@@ -582,15 +582,16 @@ class Matcher:
         return tuple(pros), tuple(cons)
 
     def _need_reasons(self, q: _Query, p: PersonaProfile) -> list[str]:
+        shared: dict[int, list[str]] = {}
+        for c in q.concepts:
+            for n in p.item_index.get(c, ()):
+                shared.setdefault(n, []).append(c)
         scored: list[tuple[float, int, list[str]]] = []
-        for n, item in enumerate(p.items):
-            shared = [c for c in item.concepts if c in q.concepts and "+" not in c]
-            if not shared:
-                continue
-            weight = sum(self._idf.get(c, 0.0) for c in shared)
+        for n, cs in shared.items():
+            weight = sum(self._idf.get(c, 0.0) for c in cs)
             if weight < 1.0:
                 continue
-            said = list(dict.fromkeys(q.concepts[c] for c in shared))
+            said = list(dict.fromkeys(q.concepts[c] for c in cs))
             scored.append((weight, n, said))
         scored.sort(key=lambda s: (-s[0], s[1]))
         out: list[str] = []

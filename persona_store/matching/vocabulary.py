@@ -35,6 +35,7 @@ class NonBuyerCue:
     kind: str
     says: str
     patterns: tuple[re.Pattern[str], ...]
+    triggers: frozenset[str] = frozenset()
 
     @functools.cached_property
     def combined(self) -> re.Pattern[str]:
@@ -151,8 +152,14 @@ class Vocabulary:
         self.figure_positions = {fold(k): int(v) for k, v in q["figure_positions"].items()}
 
         nb = tables["nonbuyers"]["kinds"]
+        self._industry_sim: dict[tuple[str, str], float] = {}
         self.non_buyer_cues: tuple[NonBuyerCue, ...] = tuple(
-            NonBuyerCue(k, str(v["says"]), tuple(re.compile(p) for p in v["patterns"]))
+            NonBuyerCue(
+                k,
+                str(v["says"]),
+                tuple(re.compile(p) for p in v["patterns"]),
+                frozenset(fold(str(w)) for w in v.get("triggers", ())),
+            )
             for k, v in nb.items()
         )
 
@@ -211,6 +218,13 @@ class Vocabulary:
 
     def industry_similarity(self, deal: str, persona: str) -> float:
         """1 when the same (or the persona names a broader industry), less for relatives."""
+        key = (deal, persona)
+        cached = self._industry_sim.get(key)
+        if cached is None:
+            cached = self._industry_sim[key] = self._industry_similarity(deal, persona)
+        return cached
+
+    def _industry_similarity(self, deal: str, persona: str) -> float:
         if deal == persona:
             return 1.0
         deal_up = self.industry_ancestors.get(deal, frozenset())
