@@ -171,15 +171,17 @@ class Matcher:
         self._covered_products = frozenset().union(*(p.products for p in self.profiles))
         group_of: dict[tuple[object, ...], int] = {}
         self._group_first: list[int] = []
-        numeric: list[tuple[int, float | None, float, float | None, float]] = []
+        gids: list[int] = []
         for p in self.profiles:
             gkey = (p.functions, p.ranks, p.industries, p.industry_raw, p.regions, p.stages)
             gid = group_of.get(gkey)
             if gid is None:
                 gid = group_of[gkey] = len(self._group_first)
                 self._group_first.append(p.index)
-            numeric.append((gid, *_bounds(p.employees), *_bounds(p.revenue)))
-        self._numeric = tuple(numeric)
+            gids.append(gid)
+        self._gids = tuple(gids)
+        self._emp_ranges = tuple(_bounds(p.employees) for p in self.profiles)
+        self._rev_ranges = tuple(_bounds(p.revenue) for p in self.profiles)
         self._function_sets = frozenset(p.functions for p in self.profiles if p.functions)
         self._plain: dict[int, Match] = {}
         self._has_size = bool(self.profiles) and all(p.employees for p in self.profiles)
@@ -205,16 +207,23 @@ class Matcher:
         cause, missing = self._none_cause(q, scores, needs_raw, order)
         factor = 0.5 if cause is not None and q.facts.non_buyer else 1.0
         matches: list[Match] = []
-        for pos, i in enumerate(order):
+        for i in order[:EXPLAIN_TOP]:
             p = self.profiles[i]
             score = round(max(0.0, min(100.0, scores[i] * factor)))
-            if pos < EXPLAIN_TOP:
-                pros, cons = self._reasons(q, p)
-                if cause is not None and pos == 0:
-                    cons = (*cons, cause)
-                matches.append(Match(p.key, p.name, score, pros, cons))
-            else:
-                matches.append(self._plain_match(i, score))
+            pros, cons = self._reasons(q, p)
+            if cause is not None and not matches:
+                cons = (*cons, cause)
+            matches.append(Match(p.key, p.name, score, pros, cons))
+        if len(order) > EXPLAIN_TOP:
+            plain = self._plain
+            rest = order[EXPLAIN_TOP:]
+            ints = [round(max(0.0, min(100.0, scores[i] * factor))) for i in rest]
+            matches.extend(
+                [
+                    plain.get(i * 101 + s) or self._plain_match(i, s)
+                    for i, s in zip(rest, ints, strict=True)
+                ]
+            )
         best: str | None = None
         if cause is None and matches:
             best = matches[0].key
@@ -281,35 +290,37 @@ class Matcher:
                 for i, w in zip(*posting, strict=True):
                     needs_raw[i] += w
         # Everything but size, revenue and needs depends only on a persona's sets: score each
-        # distinct combination once.
+        # distinct combination once, then add the per-persona parts list by list.
         groups = [self._group_points(q, self.profiles[first]) for first in self._group_first]
-        has_words = bool(q.concepts)
-        emp, rev = q.emp_log, q.rev_log
-        scale = -1.0 / NEEDS_SCALE
-        exp = math.exp
-        scores: list[float] = []
-        append = scores.append
-        for i, (gid, elo, ehi, rlo, rhi) in enumerate(self._numeric):
-            got, known, unknown = groups[gid]
-            if emp is not None and elo is not None:
-                d = elo - emp if emp < elo else (emp - ehi if emp > ehi else 0.0)
-                got += W_EMPLOYEES * (1.0 if d <= 0 else max(-1.0, 1.0 - d / 0.15))
-                known += W_EMPLOYEES
-            else:
-                unknown += W_EMPLOYEES
-            if rev is not None and rlo is not None:
-                d = rlo - rev if rev < rlo else (rev - rhi if rev > rhi else 0.0)
-                got += W_REVENUE * (1.0 if d <= 0 else max(-1.0, 1.0 - d / 0.3))
-                known += W_REVENUE
-            else:
-                unknown += W_REVENUE
-            if has_words:
-                got += W_NEEDS * (1.0 - exp(needs_raw[i] * scale))
-                known += W_NEEDS
-            else:
-                unknown += W_NEEDS
-            total = known + UNKNOWN_SHARE * unknown
-            append(100.0 * got / total if total else 0.0)
+        got = [groups[g][0] for g in self._gids]
+        known = [groups[g][1] for g in self._gids]
+        unknown = [groups[g][2] for g in self._gids]
+        for value, ranges, weight, slope in (
+            (q.emp_log, self._emp_ranges, W_EMPLOYEES, 0.15),
+            (q.rev_log, self._rev_ranges, W_REVENUE, 0.3),
+        ):
+            if value is None:
+                unknown = [u + weight for u in unknown]
+                continue
+            part = [_range_points(r, value, weight, slope) for r in ranges]
+            got = [a + b for a, b in zip(got, part, strict=True)]
+            known = [k + weight if r is not None else k for k, r in zip(known, ranges, strict=True)]
+            unknown = [
+                u if r is not None else u + weight for u, r in zip(unknown, ranges, strict=True)
+            ]
+        if q.concepts:
+            scale = -1.0 / NEEDS_SCALE
+            exp = math.exp
+            got = [
+                a + W_NEEDS * (1.0 - exp(r * scale)) for a, r in zip(got, needs_raw, strict=True)
+            ]
+            known = [k + W_NEEDS for k in known]
+        else:
+            unknown = [u + W_NEEDS for u in unknown]
+        scores = [
+            100.0 * g / (k + UNKNOWN_SHARE * u) if k + u else 0.0
+            for g, k, u in zip(got, known, unknown, strict=True)
+        ]
         return scores, needs_raw
 
     def _group_points(self, q: _Query, p: PersonaProfile) -> tuple[float, float, float]:
@@ -617,11 +628,21 @@ class Matcher:
         return _sentence(text)
 
 
-def _bounds(r: LogRange | None) -> tuple[float | None, float]:
-    """(low, high) on the log scale; an open end is -inf/+inf; None when there is no range."""
+def _bounds(r: LogRange | None) -> tuple[float, float] | None:
+    """(low, high) on the log scale, an open end as -inf/+inf; None when there is no range."""
     if r is None:
-        return None, math.inf
+        return None
     return (r.low if r.low is not None else -math.inf), (r.high if r.high is not None else math.inf)
+
+
+def _range_points(
+    r: tuple[float, float] | None, value: float, weight: float, slope: float
+) -> float:
+    if r is None:
+        return 0.0
+    low, high = r
+    d = low - value if value < low else (value - high if value > high else 0.0)
+    return weight if d <= 0 else weight * max(-1.0, 1.0 - d / slope)
 
 
 def _range_value(r: LogRange, log_value: float, slope: float) -> float:
