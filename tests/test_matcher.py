@@ -169,3 +169,36 @@ def test_empty_persona_set_answers_none() -> None:
 
 def test_vocabulary_is_loaded_once() -> None:
     assert load_vocabulary() is load_vocabulary()
+
+
+def test_sparse_personas_still_fit_and_missing_fields_are_no_criterion() -> None:
+    personas = [
+        PersonaSpec.from_dict(
+            {
+                "key": "revops-rita",
+                "name": "RevOps Rita",
+                "role": "Head of Revenue Operations",
+                "summary": "Owns the CRM and the forecast.",
+                "demographic": {"job_titles": ["Head of Revenue Operations", "RevOps Manager"]},
+                "keywords": ["forecasting", "pipeline hygiene"],
+            }
+        ),
+        PersonaSpec.from_dict(
+            {
+                "key": "it-ivan",
+                "name": "IT Ivan",
+                "role": "IT Director",
+                "summary": "Runs laptops and identity.",
+                "demographic": {"job_titles": ["IT Director", "Head of IT"]},
+                "keywords": ["device management", "single sign-on"],
+            }
+        ),
+    ]
+    matcher = Matcher(personas)
+    fit = matcher.rank(
+        DealQuery(text="RevOps manager says forecasting and pipeline hygiene are poor")
+    )
+    assert fit.best == "revops-rita"
+    assert fit.matches[0].score >= 60
+    other = matcher.rank(DealQuery(text="Head of IT wants single sign-on and device management"))
+    assert other.best == "it-ivan"

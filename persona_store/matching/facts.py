@@ -780,6 +780,7 @@ def _mentions(
     labels: dict[str, str],
     skip: Sequence[tuple[int, int]] = (),
     case_sensitive: dict[str, str] | None = None,
+    per_term: bool = False,
 ) -> list[Mention]:
     assert isinstance(index, PhraseIndex)
     norms = [t.norm for t in tokens]
@@ -798,10 +799,13 @@ def _mentions(
         ):
             continue
         key = str(hit.value)
+        if per_term:
+            key = " ".join(norms[hit.start : hit.end])
         if key in seen:
             continue
         seen.add(key)
-        out.append(Mention(key, labels.get(key, key), raw[a:b]))
+        value = str(hit.value)
+        out.append(Mention(value, labels.get(value, value), raw[a:b]))
     return out
 
 
@@ -894,7 +898,7 @@ def read_facts(text: str, vocabulary: Vocabulary | None = None) -> Facts:
         tokens, raw, vocab.regions, vocab.region_labels, (), vocab.region_case_sensitive
     )
     stages = _mentions(tokens, raw, vocab.stages, vocab.stage_labels)
-    products = _mentions(tokens, raw, vocab.products, vocab.product_labels)
+    products = _mentions(tokens, raw, vocab.products, vocab.product_labels, per_term=True)
     folded = " ".join(t.norm for t in tokens)
     non_buyer: list[Mention] = []
     present = {t.norm for t in tokens}
