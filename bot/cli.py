@@ -192,6 +192,40 @@ def cmd_lookup(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if reply.persona_key else 1
 
 
+def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
+    text = " ".join(args.text)
+    fields = {
+        name: str(value)
+        for name, value in (
+            ("industry", args.industry),
+            ("employees", args.employees),
+            ("revenue_usd", args.revenue),
+            ("region", args.region),
+            ("title", args.title),
+            ("stage", args.stage),
+        )
+        if value is not None
+    }
+    runtime = open_runtime(settings, seed=True)
+    try:
+        router = build_router(runtime, args.extensions)
+        conversation = ConversationRef(platform="cli", workspace="", channel="terminal")
+        command = Command(cli_user(), conversation, "fit", text, text, "form", fields)
+        reply = asyncio.run(router.dispatch(command))
+    finally:
+        runtime.close()
+    if reply.kind != "fit":
+        print_reply(reply)
+        return 2
+    if args.json:
+        fit = reply.data["fit"]
+        assert isinstance(fit, dict)
+        print(json.dumps(fit, ensure_ascii=False))
+    else:
+        print_reply(reply)
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     runtime = open_runtime(settings)
     try:
@@ -294,6 +328,17 @@ def build_parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
     p.add_argument("name", nargs="+")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_lookup)
+
+    p = sub.add_parser("fit", help="rank personas for a deal: which persona fits?")
+    p.add_argument("text", nargs="*", help="what you know about the deal, in your own words")
+    p.add_argument("--industry")
+    p.add_argument("--employees", type=int, metavar="N", help="head count")
+    p.add_argument("--revenue", type=int, metavar="N", help="annual revenue in USD")
+    p.add_argument("--region")
+    p.add_argument("--title", help="the buyer's job title")
+    p.add_argument("--stage", help="funding stage, e.g. Series B")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("stats", help="the usage summary managers read")
     p.add_argument("--days", type=int, default=30)

@@ -16,7 +16,7 @@ from rapidfuzz import fuzz, process
 VERBS: dict[str, str] = {
     "lookup": "show a persona card (the default: `/persona fiona`)",
     "list": "list all personas",
-    "fit": "which persona fits a deal: `/persona fit Series B fintech, 300 staff, CFO`",
+    "fit": "which persona fits a deal: `/persona fit D-1042: Series B fintech, 300 staff, CFO`",
     "feedback": "tell the persona owner something: `/persona feedback fiona too US-centric`",
     "stats": "usage summary for the last N days (managers): `/persona stats 30`",
     "review": "mark a persona reviewed (its owner or an admin): `/persona review fiona`",

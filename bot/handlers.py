@@ -6,14 +6,16 @@ them to their verbs; later capabilities add or replace routes on the same router
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot import cards, messages
 from bot.errors import CommandError, PermissionDenied
+from bot.fit import confirm_handler, fit_handler
 from bot.grammar import VERBS, close_verb
 from bot.model import Block, Context, Fields, Header, Reply, Text
 from bot.permissions import can_change, can_read_summaries
-from bot.router import Handler, Router, Turn
+from bot.router import Router, Turn
 from bot.runtime import Runtime
 from persona_store.health import MAX_PRIMARY, UNUSED_DAYS, assess
 from persona_store.lookup import normalise
@@ -55,10 +57,18 @@ async def resolve_persona(turn: Turn, query: str) -> StoredPersona:
     raise CommandError(messages.no_match(query), hint=messages.LIST_HINT)
 
 
+LOOKUP_DEAL = re.compile(r"\s+(?:for|deal)\s+(?P<id>[A-Za-z0-9._/#-]*\d[A-Za-z0-9._/#-]*)\s*$")
+
+
 async def lookup_handler(turn: Turn) -> Reply:
+    """``/persona NAME`` (optionally ``NAME for D-1042`` to count it as used on a deal)."""
     query = turn.command.args
     if not query:
         return await help_handler(turn)
+    deal = LOOKUP_DEAL.search(query)
+    deal_id = deal.group("id") if deal else None
+    if deal:
+        query = query[: deal.start()].strip()
     catalog = await turn.catalog()
     if not catalog.personas:
         raise CommandError(messages.NO_PERSONAS)
@@ -68,6 +78,16 @@ async def lookup_handler(turn: Turn) -> Reply:
     if result.persona is not None:
         turn.usage.persona_id = result.persona.id
         turn.usage.matched = True
+        if deal_id:
+            turn.usage.deal_id = deal_id
+            await turn.runtime.db(
+                turn.runtime.store.link_deal,
+                turn.org_id,
+                deal_id,
+                result.persona.key,
+                source="lookup",
+                user_id=turn.user.id,
+            )
         return cards.persona_card(result.persona, turn.runtime.clock())
     if result.suggestions:
         return cards.suggestions(
@@ -311,20 +331,11 @@ async def review_handler(turn: Turn) -> Reply:
     return Reply.text(f"{persona.name} is marked reviewed. The next review is due in {due} days.")
 
 
-def unavailable(verb: str) -> Handler:
-    """A handler that says honestly that ``verb`` is not available yet."""
-
-    async def handler(turn: Turn) -> Reply:
-        raise CommandError(messages.not_available(verb))
-
-    return handler
-
-
 def default_router(runtime: Runtime) -> Router:
     router = Router(runtime)
     router.add("lookup", lookup_handler)
     router.add("list", list_handler)
-    router.add("fit", unavailable("fit"), advertise=False)
+    router.add("fit", fit_handler)
     router.add("feedback", feedback_handler)
     router.add("stats", stats_handler)
     router.add("review", review_handler)
@@ -332,4 +343,5 @@ def default_router(runtime: Runtime) -> Router:
     router.add("history", history_handler)
     router.add("help", help_handler)
     router.add("rate", rate_handler, advertise=False)
+    router.add("confirm", confirm_handler, advertise=False)
     return router

@@ -37,10 +37,6 @@ def did_you_mean(query: str, names: list[str]) -> str:
     return f"No persona matches '{query}' exactly. Did you mean {listed}?"
 
 
-def not_available(verb: str) -> str:
-    return f"`/persona {verb}` is not available in this version of persona-bot yet."
-
-
 def needs_argument(verb: str, example: str) -> str:
     return f"`/persona {verb}` needs a persona name, for example `/persona {verb} {example}`."
 

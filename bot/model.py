@@ -8,6 +8,7 @@ plain text: renderers escape it for their markup, so user strings can never inje
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,6 +49,8 @@ class Command:
     args: str = ""
     text: str = ""  # the raw text as typed (or the action that produced the command)
     source: Literal["text", "button", "form"] = "text"
+    # Structured input from a form or CLI flags (``fit --industry SaaS``), as typed strings.
+    fields: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def platform(self) -> Platform:

@@ -127,17 +127,6 @@ async def test_health_counts_the_classic_failures(router: Router) -> None:
     assert reply.data["problems"] == 0  # fresh samples: complete, reviewed, new
 
 
-async def test_fit_says_honestly_it_is_not_available_until_implemented(
-    router: Router,
-) -> None:
-    if "fit" in router.advertised:
-        pytest.skip("fit is implemented")
-    reply = await ask(router, "fit a 300-person fintech")
-    assert reply.kind == "error" and "not available" in reply.summary
-    help_reply = await ask(router, "help")
-    assert "/persona fit" not in str(help_reply.blocks)
-
-
 async def test_a_crash_is_logged_and_the_user_gets_an_apology(
     router: Router, caplog: pytest.LogCaptureFixture
 ) -> None:
