@@ -46,7 +46,7 @@ def score_bar(score: int, width: int = 10) -> str:
 
 async def matcher_for(catalog: Catalog) -> Matcher:
     """The catalog's matcher, built on first use in a worker thread (large sets take time)."""
-    matcher = catalog.extras.get("matcher")
+    matcher: Matcher | None = catalog.extras.get("matcher")
     if matcher is None:
         async with _build_lock:
             matcher = catalog.extras.get("matcher")
@@ -54,7 +54,7 @@ async def matcher_for(catalog: Catalog) -> Matcher:
                 specs = [p.spec for p in catalog.personas]
                 matcher = await asyncio.to_thread(Matcher, specs)
                 catalog.extras["matcher"] = matcher
-    return matcher  # type: ignore[no-any-return]
+    return matcher
 
 
 def query_from(text: str, fields: dict[str, str] | None) -> DealQuery:
