@@ -28,7 +28,6 @@ DEAL_ID = re.compile(
 )
 NUMERIC_FIELDS = ("employees", "revenue_usd")
 TEXT_FIELDS = ("industry", "region", "title", "stage")
-_build_lock = asyncio.Lock()
 
 
 def split_deal_id(text: str) -> tuple[str | None, str]:
@@ -48,7 +47,8 @@ async def matcher_for(catalog: Catalog) -> Matcher:
     """The catalog's matcher, built on first use in a worker thread (large sets take time)."""
     matcher: Matcher | None = catalog.extras.get("matcher")
     if matcher is None:
-        async with _build_lock:
+        lock = catalog.extras.setdefault("matcher_lock", asyncio.Lock())
+        async with lock:
             matcher = catalog.extras.get("matcher")
             if matcher is None:
                 specs = [p.spec for p in catalog.personas]
