@@ -1,0 +1,415 @@
+"""Load benchmark: persona-bot's request paths against bare aiohttp and the Bolt floor.
+
+    python bench/load.py [--duration 10] [--warmup 2] [--rounds 3] [--connections 16]
+                         [--only bare,bolt,slack,teams] [--json]
+
+Each server runs on 127.0.0.1 in its own process, pinned to CPU 0 where the OS allows; the
+load generator (wrk when installed, else a built-in aiohttp client) runs on CPU 1. Before
+timing, one request is sent and its answer checked. Every target runs ``--rounds`` times in
+turn (interleaved, so drift on a shared machine hits all of them alike) and the medians are
+reported: requests per second, p50/p99 latency, server CPU per request, and each throughput
+as a ratio of bare aiohttp and of the Bolt floor. Absolute numbers drift between machines and
+runs; the ratios in one run are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU = 0
+LOAD_CPU = 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpus() -> set[int]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return set()
+
+
+def pin(cpu: int) -> Callable[[], None] | None:
+    if cpu not in cpus():
+        return None
+
+    def apply() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return apply
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (0 where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+                return
+        except urllib.error.HTTPError:
+            return  # it answered: it is up
+        except Exception:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up within {timeout:.0f} s") from None
+            time.sleep(0.1)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Target:
+    """One server to measure: how to start it, what to send, how to check the answer."""
+
+    name: str
+    title: str
+    start: Callable[[int, Path], list[subprocess.Popen[bytes]]]  # -> [server, helpers...]
+    request: Callable[[], Request]
+    check: Callable[[int, bytes], str | None]  # status, body -> problem or None
+    health_path: str = "/healthz"
+    stop_helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_req: float
+    errors: int
+
+
+# load generators -------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = {method}
+wrk.body = {body}
+{headers}
+done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout
+  io.write(string.format(
+    'RESULT {{"requests": %d, "seconds": %f, "p50": %f, "p99": %f, "errors": %d}}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3, errors))
+end
+"""
+
+
+def _lua(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid Lua string literal here
+
+
+def run_wrk(
+    url: str, req: Request, seconds: float, connections: int, tmp: Path
+) -> dict[str, float]:
+    headers = "\n".join(f"wrk.headers[{_lua(k)}] = {_lua(v)}" for k, v in req.headers.items())
+    script = tmp / "bench.lua"
+    script.write_text(
+        WRK_SCRIPT.format(method=_lua(req.method), body=_lua(req.body.decode()), headers=headers)
+    )
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script)]
+    out = subprocess.run(
+        [*cmd, url + req.path], capture_output=True, text=True, check=True, preexec_fn=pin(LOAD_CPU)
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    data = json.loads(line[len("RESULT ") :])
+    data["rps"] = data["requests"] / data["seconds"]
+    return data
+
+
+async def _client_load(
+    url: str, req: Request, seconds: float, connections: int
+) -> dict[str, float]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                async with session.request(
+                    req.method, url + req.path, data=req.body, headers=req.headers
+                ) as resp:
+                    await resp.read()
+                    if resp.status >= 400:
+                        errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "errors": errors,
+    }
+
+
+def run_client(url: str, req: Request, seconds: float, connections: int) -> dict[str, float]:
+    if LOAD_CPU in cpus():
+        os.sched_setaffinity(0, {LOAD_CPU})
+    return asyncio.run(_client_load(url, req, seconds, connections))
+
+
+# measuring -------------------------------------------------------------------------------
+
+
+def send_once(url: str, req: Request) -> tuple[int, bytes]:
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url + req.path, data=req.body or None, headers=req.headers, method=req.method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
+    port = free_port()
+    procs = target.start(port, tmp)
+    server = procs[0]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + target.health_path)
+        status, body = send_once(url, target.request())
+        problem = target.check(status, body)
+        if problem:
+            raise RuntimeError(f"{target.name}: wrong answer before timing: {problem}")
+        use_wrk = shutil.which("wrk") is not None and not args.builtin
+
+        def load(seconds: float) -> dict[str, float]:
+            if use_wrk:
+                return run_wrk(url, target.request(), seconds, args.connections, tmp)
+            return run_client(url, target.request(), seconds, args.connections)
+
+        load(args.warmup)
+        cpu_before = cpu_seconds(server.pid)
+        data = load(args.duration)
+        cpu = cpu_seconds(server.pid) - cpu_before
+        return Result(
+            rps=data["rps"],
+            p50_ms=data["p50"],
+            p99_ms=data["p99"],
+            cpu_ms_per_req=cpu * 1000 / max(1, data["requests"]),
+            errors=int(data["errors"]),
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def python_server(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=pin(SERVER_CPU),
+    )
+
+
+# targets ---------------------------------------------------------------------------------
+
+SIGNING_SECRET = "bench-signing-secret"
+
+
+def bare_target() -> Target:
+    return Target(
+        name="bare",
+        title="bare aiohttp, fixed JSON",
+        start=lambda port, tmp: [python_server("bench/servers/bare.py", str(port))],
+        request=lambda: Request("POST", "/", {"Content-Type": "application/json"}, b"{}"),
+        check=lambda status, body: None if status == 200 and b"ok" in body else f"{status}",
+        health_path="/",
+    )
+
+
+def slash_command(text: str) -> Request:
+    from urllib.parse import urlencode
+
+    from slack_sdk.signature import SignatureVerifier
+
+    body = urlencode(
+        {
+            "token": "x",
+            "team_id": "TBENCH",
+            "team_domain": "bench",
+            "channel_id": "CBENCH",
+            "channel_name": "general",
+            "user_id": "UBENCH",
+            "user_name": "bench",
+            "command": "/persona",
+            "text": text,
+            "api_app_id": "ABENCH",
+            "response_url": "https://hooks.slack.com/commands/TBENCH/1/x",
+            "trigger_id": "1.2.3",
+        }
+    ).encode()
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
+    return Request(
+        "POST",
+        "/slack/events",
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": signature,
+        },
+        body,
+    )
+
+
+def bolt_target() -> Target:
+    return Target(
+        name="bolt",
+        title="slack-bolt AsyncApp acking a constant",
+        start=lambda port, tmp: [
+            python_server("bench/servers/bolt_floor.py", str(port), SIGNING_SECRET)
+        ],
+        request=lambda: slash_command("fiona"),
+        check=lambda status, body: None if status == 200 and b"ok" in body else f"{status}",
+        health_path="/slack/events",
+    )
+
+
+TARGETS: dict[str, Callable[[], Target]] = {"bare": bare_target, "bolt": bolt_target}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds timed per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before timing")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--only", default=",".join(TARGETS), help="comma-separated targets")
+    parser.add_argument("--builtin", action="store_true", help="use the aiohttp client, not wrk")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        parser.error(f"unknown targets: {', '.join(unknown)} (known: {', '.join(TARGETS)})")
+    generator = "wrk" if shutil.which("wrk") and not args.builtin else "aiohttp client"
+    pinned = "pinned to CPU 0" if SERVER_CPU in cpus() and LOAD_CPU in cpus() else "not pinned"
+    print(
+        f"load: {generator}, {args.connections} connections, {args.duration:.0f} s "
+        f"(+{args.warmup:.0f} s warm-up) x {args.rounds} rounds; server {pinned}",
+        file=sys.stderr,
+    )
+    results: dict[str, list[Result]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for round_no in range(1, args.rounds + 1):
+            for name in names:
+                target = TARGETS[name]()
+                work = Path(tmpdir) / f"{name}-{round_no}"
+                work.mkdir()
+                result = measure(target, args, work)
+                results[name].append(result)
+                print(
+                    f"  round {round_no} {name:>6}: {result.rps:9.0f} req/s  "
+                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
+                    f"errors {result.errors}",
+                    file=sys.stderr,
+                )
+    medians = {
+        name: Result(
+            rps=statistics.median(r.rps for r in rs),
+            p50_ms=statistics.median(r.p50_ms for r in rs),
+            p99_ms=statistics.median(r.p99_ms for r in rs),
+            cpu_ms_per_req=statistics.median(r.cpu_ms_per_req for r in rs),
+            errors=sum(r.errors for r in rs),
+        )
+        for name, rs in results.items()
+    }
+    report(medians, args.json)
+    return 0
+
+
+def report(medians: dict[str, Result], as_json: bool) -> None:
+    bare = medians.get("bare")
+    bolt = medians.get("bolt")
+    rows = []
+    for name, r in medians.items():
+        rows.append(
+            {
+                "target": name,
+                "title": TARGETS[name]().title,
+                "rps": round(r.rps, 1),
+                "p50_ms": round(r.p50_ms, 2),
+                "p99_ms": round(r.p99_ms, 2),
+                "cpu_ms_per_req": round(r.cpu_ms_per_req, 3),
+                "errors": r.errors,
+                "vs_bare": round(r.rps / bare.rps, 4) if bare else None,
+                "vs_bolt": round(r.rps / bolt.rps, 4) if bolt else None,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    header = (
+        f"{'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} "
+        f"{'errors':>6} {'vs bare':>8} {'vs Bolt':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        vs_bare = f"{row['vs_bare']:.1%}" if row["vs_bare"] is not None else "-"
+        vs_bolt = f"{row['vs_bolt']:.1%}" if row["vs_bolt"] is not None else "-"
+        print(
+            f"{row['target']:<8} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+            f"{row['cpu_ms_per_req']:>10.3f} {row['errors']:>6} {vs_bare:>8} {vs_bolt:>8}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
