@@ -120,9 +120,9 @@ class Vocabulary:
         self.regions = build_index(
             {k: [v.get("label", k), *v.get("terms", ())] for k, v in reg["regions"].items()}
         )
-        self.region_includes: dict[str, frozenset[str]] = {
-            k: frozenset([k, *v.get("includes", ())]) for k, v in reg["regions"].items()
-        }
+        self.region_includes = _closure(
+            {k: set(v.get("includes", ())) for k, v in reg["regions"].items()}
+        )
         self.region_case_sensitive = {fold(w): w for w in reg.get("case_sensitive", ())}
 
         st = tables["stages"]
@@ -305,3 +305,19 @@ def read_tables(directory: Path | None = None) -> dict[str, Any]:
 def load_vocabulary() -> Vocabulary:
     """The packaged vocabulary, built once per process."""
     return Vocabulary(read_tables())
+
+
+def _closure(includes: dict[str, set[str]]) -> dict[str, frozenset[str]]:
+    """Each region with everything it includes, directly or through another region
+    (EMEA includes Europe, which includes DACH)."""
+    out: dict[str, frozenset[str]] = {}
+    for start in includes:
+        seen = {start}
+        todo = list(includes[start])
+        while todo:
+            region = todo.pop()
+            if region not in seen:
+                seen.add(region)
+                todo.extend(includes.get(region, ()))
+        out[start] = frozenset(seen)
+    return out
