@@ -69,9 +69,9 @@ LONG_TEXT_FIELDS = frozenset(
     {"summary", "background", "behavioral.buying_process", "goals", "pain_points", "objections"}
 )
 
-# Control characters and unpaired surrogates; one-line text does not allow tab and newline either.
+# Control characters and unpaired surrogates; one-line text allows no tab or line break either.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_CHARS_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_CHARS_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _YAML_TAG = "tag:yaml.org,2002:"
 _YAML_KINDS = {
     "str": "a string",
@@ -139,8 +139,6 @@ class _Node:
 
     kind: Literal["mapping", "sequence", "scalar"] = "scalar"
     line: int = 0
-    # In YAML, quoting a value makes it text: worth suggesting when text was expected.
-    quotable: bool = False
 
     def entries(self) -> list[_Entry]:
         return []
@@ -161,6 +159,10 @@ class _Node:
 
     def describe(self) -> str:
         return {"mapping": "a mapping", "sequence": "a list"}.get(self.kind, "a value")
+
+    def text_hint(self) -> str:
+        """Why this value, meant as text, was read as something else, if a reader can tell."""
+        return ""
 
 
 class _PyNode(_Node):
@@ -225,14 +227,29 @@ class _JsonNode(_Node):
         return self._items
 
 
+class _Lines:
+    """Line numbers of character positions, counting only newlines, as editors do."""
+
+    def __init__(self, text: str) -> None:
+        self._starts = [match.end() for match in re.finditer("\n", text)]
+
+    def at(self, position: int) -> int:
+        return bisect.bisect_right(self._starts, position) + 1
+
+    def of(self, mark: yaml.Mark) -> int:
+        # YAML also breaks lines at U+0085, U+2028 and U+2029; mark.line would count those.
+        return self.at(mark.index)
+
+
 class _YamlNode(_Node):
     """A node from PyYAML's composer; scalars are resolved by tag, never by running code."""
 
-    quotable = True
-
-    def __init__(self, node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> None:
+    def __init__(
+        self, node: yaml.Node, lines: _Lines, constructor: yaml.constructor.SafeConstructor
+    ) -> None:
         self.node = node
-        self.line = node.start_mark.line + 1
+        self.line = lines.of(node.start_mark)
+        self._lines = lines
         self._constructor = constructor
         if isinstance(node, yaml.MappingNode) and node.tag == _YAML_TAG + "map":
             self.kind = "mapping"
@@ -240,7 +257,7 @@ class _YamlNode(_Node):
             self.kind = "sequence"
 
     def _wrap(self, node: yaml.Node) -> _YamlNode:
-        return _YamlNode(node, self._constructor)
+        return _YamlNode(node, self._lines, self._constructor)
 
     def entries(self) -> list[_Entry]:
         return self._entries({id(self.node)})
@@ -252,10 +269,10 @@ class _YamlNode(_Node):
             if key.tag == _YAML_TAG + "merge":
                 merged.extend(self._merge(value, seen))
             elif isinstance(key, yaml.ScalarNode):
-                own.append(_Entry(key.value, key.start_mark.line + 1, self._wrap(value)))
+                own.append(_Entry(key.value, self._lines.of(key.start_mark), self._wrap(value)))
             else:
-                description = self._wrap(key).describe()
-                own.append(_Entry(None, key.start_mark.line + 1, self._wrap(value), description))
+                key_line, description = self._lines.of(key.start_mark), self._wrap(key).describe()
+                own.append(_Entry(None, key_line, self._wrap(value), description))
         # "<<: *anchor" merges: keys written in the mapping win, then earlier sources.
         names = {entry.name for entry in own}
         for entry in merged:
@@ -265,7 +282,7 @@ class _YamlNode(_Node):
         return own
 
     def _merge(self, value: yaml.Node, seen: set[int]) -> list[_Entry]:
-        line = value.start_mark.line + 1
+        line = self._lines.of(value.start_mark)
         if isinstance(value, yaml.MappingNode):
             sources = [value]
         elif isinstance(value, yaml.SequenceNode) and all(
@@ -312,6 +329,20 @@ class _YamlNode(_Node):
 
     def is_null(self) -> bool:
         return self.kind == "scalar" and self._tag() == "null"
+
+    def text_hint(self) -> str:
+        node = self.node
+        if self._tag() in ("int", "float", "bool", "timestamp"):
+            return "; put it in quotes to use it as text"
+        # "goal: Save time: 30%" reads as a one-key mapping on a single line.
+        if (
+            isinstance(node, yaml.MappingNode)
+            and not node.flow_style
+            and len(node.value) == 1
+            and self._lines.of(node.value[0][1].start_mark) == self.line
+        ):
+            return "; text that contains ': ' must be put in quotes"
+        return ""
 
     def describe(self) -> str:
         tag = self._tag()
@@ -365,36 +396,33 @@ def _describe_value(value: Any) -> str:
 # --------------------------------------------------------------------------- readers
 
 
-def _line_of(text: str, position: int) -> int:
-    return text.count("\n", 0, position) + 1
-
-
 def _read_yaml(text: str) -> _Node | None:
     """Compose a YAML document into a tree; syntax errors raise ``PersonaFileError``."""
+    lines = _Lines(text)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        raise PersonaFileError([_yaml_syntax_problem(exc)]) from None
+        raise PersonaFileError([_yaml_syntax_problem(exc, lines)]) from None
     except yaml.reader.ReaderError as exc:
         code = (
             exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
         )
         message = f"invalid character U+{code:04X}: control characters are not allowed in YAML"
-        raise PersonaFileError([Problem(_line_of(text, exc.position), "", message)]) from None
+        raise PersonaFileError([Problem(lines.at(exc.position), "", message)]) from None
     except yaml.YAMLError as exc:
         raise PersonaFileError([Problem(1, "", f"invalid YAML: {exc}")]) from None
     if root is None:
         return None
-    return _YamlNode(root, yaml.constructor.SafeConstructor())
+    return _YamlNode(root, lines, yaml.constructor.SafeConstructor())
 
 
-def _yaml_syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
+def _yaml_syntax_problem(exc: yaml.MarkedYAMLError, lines: _Lines) -> Problem:
     mark = exc.problem_mark or exc.context_mark
-    line = mark.line + 1 if mark is not None else 1
+    line = lines.of(mark) if mark is not None else 1
     problem = exc.problem or exc.context or "syntax error"
     message = f"invalid YAML: {problem}"
     if exc.context and exc.problem:
-        context_line = exc.context_mark.line + 1 if exc.context_mark is not None else line
+        context_line = lines.of(exc.context_mark) if exc.context_mark is not None else line
         where = f" that starts on line {context_line}" if context_line != line else ""
         message += f" ({exc.context}{where})"
     if "'\\t'" in problem:
@@ -413,10 +441,7 @@ def _read_json(text: str) -> _Node:
         raise PersonaFileError([Problem(exc.lineno, "", message)]) from None
     # The text is valid JSON now, so the walk below can rely on its structure.
     scan = json.JSONDecoder().raw_decode
-    line_starts = [match.end() for match in re.finditer("\n", text)]
-
-    def line_at(position: int) -> int:
-        return bisect.bisect_right(line_starts, position) + 1
+    line_at = _Lines(text).at
 
     def skip(position: int) -> int:
         match = _JSON_WHITESPACE.match(text, position)
@@ -581,7 +606,9 @@ class _Checker:
         kwargs: dict[str, Any] = {}
         key = self.text(value("key"), "key", required=True)
         if key is not None and not KEY_PATTERN.fullmatch(key):
-            message = f"key: {key!r} is not a valid key; use 2-64 characters from a-z, 0-9 and '-'"
+            message = (
+                f"key: {_quote(key)} is not a valid key; use 2-64 characters from a-z, 0-9 and '-'"
+            )
             slug = _slug(key)
             if KEY_PATTERN.fullmatch(slug):
                 message += f" (e.g. {slug!r})"
@@ -652,7 +679,7 @@ class _Checker:
                 self.report(entry.line, field, message)
             elif name in known:
                 first = known[name].line
-                message = f"duplicate key {name!r}{where} (first on line {first})"
+                message = f"duplicate key {_quote(name)}{where} (first on line {first})"
                 self.report(entry.line, field, message)
             else:
                 known[name] = entry
@@ -719,11 +746,7 @@ class _Checker:
             return None
         value = node.text()
         if value is None:
-            message = f"{path}: expected text, got {node.describe()}"
-            if node.quotable and node.kind == "scalar":
-                message += "; put it in quotes to use it as text"
-            elif node.quotable and node.kind == "mapping":
-                message += "; text that contains ': ' must be put in quotes"
+            message = f"{path}: expected text, got {node.describe()}{node.text_hint()}"
             self.report(node.line, path, message)
             return None
         if long_text:
@@ -736,7 +759,7 @@ class _Checker:
         forbidden = (_CONTROL_CHARS if long_text else _CONTROL_CHARS_ONE_LINE).search(value)
         if forbidden is not None:
             char = forbidden.group()
-            if char in "\r\n":
+            if char in "\r\n\u2028\u2029":
                 message = f"{path}: must be a single line, without line breaks"
             else:
                 what = "an unpaired surrogate" if char >= "\ud800" else "control character"
@@ -830,7 +853,8 @@ def parse_persona_text(
     size = len(text) if len(text) > MAX_FILE_BYTES else len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
         raise PersonaFileError([_too_large(size)], filename)
-    text = text.removeprefix("\ufeff")
+    # Old Mac and Windows line ends mean the same in both formats; lines are then newlines.
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     chosen = format or _guess_format(text, filename)
     try:
         root = _read_json(text) if chosen == "json" else _read_yaml(text)
