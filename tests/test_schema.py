@@ -1013,6 +1013,23 @@ def test_validate_mapping_accepts_tuples_and_rejects_odd_values() -> None:
     ]
 
 
+def test_validate_mapping_with_deep_or_cyclic_data() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    cyclic: dict[str, Any] = valid_mapping()
+    cyclic["demographic"] = cyclic
+    _, problems = validate_persona_mapping(valid_mapping(goals=deep, firmographic=cyclic))
+    assert [p.field for p in problems] == [
+        "firmographic.key",
+        "firmographic.name",
+        "firmographic.role",
+        "firmographic.summary",
+        "firmographic.demographic",
+        "goals[0]",
+    ]
+
+
 def test_validate_mapping_with_non_text_keys_and_non_mappings() -> None:
     _, problems = validate_persona_mapping({**valid_mapping(), 7: "x"})  # type: ignore[dict-item]
     assert [p.message for p in problems] == ["keys must be text, got an integer (7)"]
