@@ -27,7 +27,7 @@ from bot.notify import Notifier
 from bot.settings import Settings
 from persona_store import migrate
 from persona_store.db import create_db_engine, is_sqlite
-from persona_store.samples import sample_personas
+from persona_store.schema import load_sample_personas
 from persona_store.store import PersonaStore
 from persona_store.usage import UsageRecorder
 
@@ -108,7 +108,7 @@ class Runtime:
         return runtime
 
     def seed_samples(self) -> bool:
-        specs = sample_personas()
+        specs = load_sample_personas()
         loaded = self.store.seed_if_empty(self.default_org_id, specs, "persona-bot (samples)")
         if loaded:
             log.info("loaded %d sample personas into an empty database", len(specs))
