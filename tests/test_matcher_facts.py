@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from persona_store.matcher import read_facts, read_title
+from persona_store.matcher import load_vocabulary, read_facts, read_title
 
 
 @pytest.mark.parametrize(
@@ -188,10 +188,24 @@ def test_industries_and_synonyms(text: str, industry: str) -> None:
         ("an adtech company in Berlin", "europe"),
         ("staff across the US", "north_america"),
         ("a São Paulo fintech", "latin_america"),
+        ("a Dublin insurer", "uk_ireland"),
+        ("a Swedish retailer", "nordics"),
     ],
 )
 def test_regions(text: str, region: str) -> None:
-    assert region in {m.id for m in read_facts(text).regions}
+    """A country is read as its own region, which lies inside the continent it belongs to."""
+    vocab = load_vocabulary()
+    found = {m.id for m in read_facts(text).regions}
+    assert any(r in vocab.region_includes[region] for r in found), found
+
+
+def test_a_country_is_not_in_a_neighbouring_sub_region() -> None:
+    vocab = load_vocabulary()
+    (german,) = read_facts("a German regional bank").regions
+    assert german.id == "dach"
+    assert "dach" in vocab.region_includes["europe"]
+    assert "dach" in vocab.region_includes["emea"]  # through Europe
+    assert "dach" not in vocab.region_includes["uk_ireland"]
 
 
 def test_lower_case_us_is_a_pronoun() -> None:
