@@ -22,6 +22,9 @@ VERBS: dict[str, str] = {
     "review": "mark a persona reviewed (its owner or an admin): `/persona review fiona`",
     "health": "check the persona programme for the classic failures",
     "history": "the last changes to a persona: `/persona history fiona`",
+    "edit": "change a persona in an editor (its owner or an admin): `/persona edit fiona`",
+    "new": "create a persona (admins)",
+    "archive": "hide a persona from lookup and matching, keeping its history (owner or admin)",
     "help": "this help",
 }
 ALIASES: dict[str, str] = {

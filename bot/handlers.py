@@ -10,16 +10,16 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from bot import cards, messages
+from bot.editor import archive_handler, edit_handler, new_handler, save_handler
 from bot.errors import CommandError, PermissionDenied
 from bot.fit import confirm_handler, fit_handler
 from bot.grammar import VERBS, close_verb
 from bot.model import Block, Context, Fields, Header, Reply, Text
 from bot.permissions import can_change, can_read_summaries
+from bot.resolve import resolve_persona, split_name
 from bot.router import Router, Turn
 from bot.runtime import Runtime
 from persona_store.health import MAX_PRIMARY, UNUSED_DAYS, assess
-from persona_store.lookup import normalise
-from persona_store.records import StoredPersona
 from persona_store.store import Revision
 from persona_store.usage import last_used_ms, usage_counts
 
@@ -42,19 +42,6 @@ async def help_handler(turn: Turn) -> Reply:
         ),
         kind="help",
     )
-
-
-async def resolve_persona(turn: Turn, query: str) -> StoredPersona:
-    """The persona a name refers to, or a CommandError that says what to do instead."""
-    catalog = await turn.catalog()
-    if not catalog.personas:
-        raise CommandError(messages.NO_PERSONAS)
-    result = catalog.index.lookup(query)
-    if result.persona is not None:
-        return result.persona
-    if result.suggestions:
-        raise CommandError(messages.did_you_mean(query, [p.name for p in result.suggestions]))
-    raise CommandError(messages.no_match(query), hint=messages.LIST_HINT)
 
 
 LOOKUP_DEAL = re.compile(r"\s+(?:for|deal)\s+(?P<id>[A-Za-z0-9._/#-]*\d[A-Za-z0-9._/#-]*)\s*$")
@@ -250,21 +237,6 @@ async def stats_handler(turn: Turn) -> Reply:
     )
 
 
-async def split_name(turn: Turn, args: str) -> tuple[StoredPersona, str]:
-    """Split ``NAME TEXT``: the longest leading words that name a persona exactly, else the
-    first word as a fuzzy name."""
-    words = args.split()
-    if not words:
-        raise CommandError(messages.needs_argument("feedback", "fiona too US-centric"))
-    catalog = await turn.catalog()
-    for n in range(min(len(words), 4), 0, -1):
-        head = normalise(" ".join(words[:n]))
-        result = catalog.index.lookup(head)
-        if result.outcome == "exact" and result.persona is not None:
-            return result.persona, " ".join(words[n:])
-    return await resolve_persona(turn, words[0]), " ".join(words[1:])
-
-
 async def feedback_handler(turn: Turn) -> Reply:
     persona, text = await split_name(turn, turn.command.args)
     if not text.strip():
@@ -341,6 +313,10 @@ def default_router(runtime: Runtime) -> Router:
     router.add("review", review_handler)
     router.add("health", health_handler)
     router.add("history", history_handler)
+    router.add("edit", edit_handler)
+    router.add("new", new_handler)
+    router.add("archive", archive_handler)
+    router.add("save", save_handler, advertise=False)
     router.add("help", help_handler)
     router.add("rate", rate_handler, advertise=False)
     router.add("confirm", confirm_handler, advertise=False)

@@ -113,8 +113,38 @@ class Context:
 
 Block = Header | Text | Fields | Image | Buttons | Context
 
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of a form. ``lines`` is a multi-line input read as one item per line."""
+
+    name: str
+    label: str
+    kind: Literal["text", "textarea", "lines", "number", "choice"] = "text"
+    value: str = ""
+    required: bool = False
+    hint: str | None = None
+    section: str | None = None  # a heading shown before the first field of each section
+    max_length: int | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label) for "choice"
+
+
+@dataclass(frozen=True)
+class Form:
+    """An editor: Slack shows it as a modal, Teams as a card with inputs. Submitting it
+    dispatches ``Command(verb=submit_verb, source="form", fields={**values, **state})``."""
+
+    title: str
+    submit_verb: str
+    submit_label: str
+    fields: tuple[FormField, ...]
+    state: Mapping[str, str] = field(default_factory=dict)  # hidden values sent back as they are
+    errors: Mapping[str, str] = field(default_factory=dict)  # field name -> problem
+    intro: str | None = None
+
+
 ReplyKind = Literal[
-    "card", "fit", "list", "help", "health", "stats", "history", "ack", "suggest", "error"
+    "card", "fit", "list", "help", "health", "stats", "history", "ack", "suggest", "error", "form"
 ]
 
 
@@ -128,6 +158,7 @@ class Reply:
     ephemeral: bool = True
     persona_key: str | None = None
     data: dict[str, object] = field(default_factory=dict, compare=False)
+    form: Form | None = None
 
     @classmethod
     def text(cls, message: str, *, kind: ReplyKind = "ack") -> Reply:

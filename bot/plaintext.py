@@ -58,6 +58,16 @@ def render_text(reply: Reply, *, numbered_buttons: bool = True) -> tuple[str, li
                     f"[{len(buttons)}] {button.label}" if numbered_buttons else button.label
                 )
             lines += ["", "  ".join(labels)]
+    if reply.form is not None:
+        lines += ["", f"{reply.form.title} (an editor: use it in Slack or Teams)"]
+        for item in reply.form.fields:
+            if item.section:
+                lines += ["", item.section]
+            value = item.value.replace("\n", "; ")
+            shown = value if len(value) <= 70 else value[:69] + "…"
+            error = f"  <- {reply.form.errors[item.name]}" if item.name in reply.form.errors else ""
+            lines.append(f"  {item.label}: {shown}{error}")
+        lines += ["", "  From a terminal: persona-bot export, edit the file, persona-bot import."]
     while lines and not lines[0]:
         lines.pop(0)
     return "\n".join(lines) if lines else reply.summary, buttons

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from bot.notify import Notifier
 from bot.settings import Settings
 from persona_store import migrate
 from persona_store.db import create_db_engine, is_sqlite
+from persona_store.records import StoredPersona
 from persona_store.schema import load_sample_personas
 from persona_store.store import PersonaStore
 from persona_store.usage import UsageRecorder
@@ -65,6 +66,9 @@ class Runtime:
         # Workspaces/tenants of the default organization (the single-workspace install's
         # team, the configured Teams tenant), registered by the adapters.
         self.home_workspaces: dict[str, set[str]] = {}
+        # Sends change notes after an edit: (org_id, persona, editor id) -> notes queued.
+        # Set by the extension that delivers proactive messages (the scheduler's outbox).
+        self.change_notifier: Callable[[int, StoredPersona, str], Awaitable[int]] | None = None
         self._org_cache: dict[tuple[str, str], int] = {}
         self.metrics.counter_from(
             "persona_bot_usage_events_written", "Usage events written", lambda: self.usage.written
