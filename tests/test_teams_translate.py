@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -253,3 +254,14 @@ def test_thousands_of_lines_fit_quickly() -> None:
 def test_a_single_enormous_header_still_fits() -> None:
     card = card_from_reply(Reply(summary="x", blocks=(Header("y" * 100_000),)), limit=2000)
     assert card_size(card) <= 2000 and texts_of(card)[0].endswith("…")
+
+
+def test_the_card_is_sent_exactly_as_rendered() -> None:
+    reply = Reply(
+        summary="s",
+        blocks=(Header("Fiona"), Fields((("a", "1"),)), Buttons((Button("Go", "lookup", "x"),))),
+    )
+    message = activity_from_reply(reply)
+    serialized = message.serialize()
+    assert serialized["attachments"][0]["content"] == card_from_reply(reply)
+    assert copy.deepcopy(message).attachments[0].content is message.attachments[0].content

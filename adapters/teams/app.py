@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from botbuilder.core import TurnContext, serializer_helper
 from botbuilder.integration.aiohttp import (
@@ -32,6 +33,7 @@ from botbuilder.integration.aiohttp import (
 )
 from botbuilder.schema import Activity, CallerIdConstants
 from botframework.connector.auth import AuthenticationConstants, ServiceClientCredentialsFactory
+from msrest.exceptions import HttpOperationError
 from msrest.serialization import Model
 
 from adapters.teams.auth import KeysUnavailable, SigningKeys, TeamsAuthentication
@@ -129,15 +131,20 @@ def build_teams(
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
-    """Last resort for a crash outside the router (which answers its own errors)."""
+    """Last resort for a failure outside the router (which answers its own errors)."""
     activity = turn_context.activity
+    kind = getattr(activity, "type", "?")
+    if isinstance(error, aiohttp.ClientError | TimeoutError | HttpOperationError):
+        # The Bot Connector did not take the answer; an apology would go the same way.
+        log.warning("Teams answer to a %s not delivered: %s", kind, describe_failure(error))
+        return
     log.error(
         "Teams turn failed: %s activity from channel %s",
-        getattr(activity, "type", "?"),
+        kind,
         getattr(activity, "channel_id", "?"),
         exc_info=error,
     )
-    if getattr(activity, "type", None) not in ("message", "invoke"):
+    if kind not in ("message", "invoke"):
         return
     try:
         await turn_context.send_activity(
@@ -145,6 +152,14 @@ async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
         )
     except Exception as exc:  # the conversation may be the very thing that failed
         log.error("apology not delivered either: %s", type(exc).__name__)
+
+
+def describe_failure(error: Exception) -> str:
+    if isinstance(error, HttpOperationError):
+        response = getattr(error, "response", None)
+        status = getattr(response, "status_code", None) or getattr(response, "status", None)
+        return f"HTTP {status}"
+    return type(error).__name__
 
 
 def activity_problem(body: Any) -> str | None:

@@ -167,6 +167,27 @@ class PersonaTeamsBot(TeamsActivityHandler):
             await self._remember_sender(turn_context, tenant)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        await self._forget_conversation(turn_context)
+
+    async def on_members_removed_activity(
+        self, members_removed: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        await self._members_removed(members_removed, turn_context)
+
+    async def on_teams_members_removed_dispatch(
+        self, members_removed: list[ChannelAccount], team_info: TeamInfo, turn_context: TurnContext
+    ) -> None:
+        await self._members_removed(members_removed, turn_context)
+
+    async def _members_removed(
+        self, members_removed: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        recipient = turn_context.activity.recipient
+        if recipient is not None and any(m.id == recipient.id for m in members_removed):
+            await self._forget_conversation(turn_context)
+
+    async def _forget_conversation(self, turn_context: TurnContext) -> None:
+        """The bot left a conversation: nothing can be sent there any more."""
         activity = turn_context.activity
         tenant = self._tenant(activity)
         if tenant is not None and activity.conversation is not None and activity.conversation.id:

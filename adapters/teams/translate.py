@@ -16,9 +16,10 @@ import html
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
+from msrest.serialization import Model
 
 from bot.grammar import MAX_INPUT, clean, parse
 from bot.model import (
@@ -380,10 +381,36 @@ def fit_card(card: dict[str, Any], limit: int = CARD_LIMIT) -> dict[str, Any]:
     return card
 
 
+class CardContent(Model):  # type: ignore[misc]
+    """An Adaptive Card as attachment content that botbuilder sends exactly as it is.
+
+    Plain dict content is walked node by node by msrest's serializer on every send (most of
+    a turn's CPU for a persona card), and TurnContext deep-copies every activity it sends.
+    A card is built fresh for one reply and never changed afterwards, so both are skipped:
+    msrest copies ``additional_properties`` of an empty model verbatim.
+    """
+
+    _attribute_map: ClassVar[dict[str, dict[str, str]]] = {
+        "additional_properties": {"key": "", "type": "{object}"}
+    }
+
+    def __init__(self, card: dict[str, Any]) -> None:
+        super().__init__()
+        self.additional_properties = card
+
+    @property
+    def card(self) -> dict[str, Any]:
+        return self.additional_properties  # type: ignore[no-any-return]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CardContent:
+        return self
+
+
 def activity_from_reply(reply: Reply) -> Activity:
     """A message activity carrying the reply's card."""
+    content = CardContent(card_from_reply(reply))
     return Activity(
         type=ActivityTypes.message,
-        attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=card_from_reply(reply))],
+        attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=content)],
         summary=reply.summary[:200] if reply.summary else None,
     )

@@ -297,3 +297,28 @@ async def test_two_tenants_stay_isolated(teams: TeamsHarness) -> None:
     in_a = teams.teams.book.store.find_user(tenants[TENANT_A], user_id=ann)
     assert [r.tenant_id for r in in_b] == [TENANT_B]
     assert [r.tenant_id for r in in_a] == [TENANT_A]
+
+
+async def test_an_answer_the_connector_refuses_is_logged_not_crashed(
+    teams: TeamsHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    teams.connector.fail_next(502)
+    response = await teams.post(teams.payload("personal_message"))
+    assert response.status == 201  # the activity was handled; Teams must not resend it
+    assert any("not delivered: HTTP 502" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records if r.name.startswith("adapters"))
+    assert teams.usage_events() == 1
+
+
+async def test_removing_the_bot_from_a_team_forgets_the_team(teams: TeamsHarness) -> None:
+    added = teams.payload("conversation_update_members_added")
+    assert (await teams.post(added)).status == 201
+    assert teams.references() == 2
+    removed = edited(
+        added,
+        membersAdded=None,
+        membersRemoved=[added["membersAdded"][0]],
+        channelData={**added["channelData"], "eventType": "teamMemberRemoved"},
+    )
+    assert (await teams.post(removed)).status == 201
+    assert teams.references() == 0
