@@ -118,6 +118,7 @@ async def test_channel_mention_is_stripped_and_the_fit_answers_in_the_thread(
     assert card is not None
     assert "Which persona fits this deal?" in card_texts(card)
     assert "Finance Fiona" in card_texts(card)
+    assert any(line.startswith("• ✓ ") for line in card_texts(card).splitlines())  # reasons
     fits = card["actions"][0]
     assert fits["title"] == "✅ This one fits" and fits["style"] == "positive"
     assert fits["data"] == {"verb": "confirm", "args": "- finance-fiona"}
@@ -172,6 +173,7 @@ async def test_thumbs_down_with_comment_rates_and_passes_the_comment_on(
     response = await teams.post(teams.payload("submit_thumbs_down"))
     assert response.status == 201
     [reply] = await teams.connector.wait_for()
+    assert_valid_card(reply.card, actions=False)
     assert "passed to its owner" in card_texts(reply.card or {})
     with teams.runtime.store.session() as s:
         rows = s.scalars(select(Feedback).order_by(Feedback.id)).all()
@@ -197,6 +199,7 @@ async def test_buttons_go_through_the_same_handlers(teams: TeamsHarness) -> None
     assert confirm == {"verb": "confirm", "args": "D-1042 finance-fiona"}
     await teams.post(edited(teams.payload("personal_message"), text=None, value=confirm))
     sent = await teams.connector.wait_for(count=4)
+    assert_valid_card(sent[-1].card, actions=False)
     assert "Noted: Finance Fiona fits deal D-1042." in card_texts(sent[-1].card or {})
 
 
@@ -207,7 +210,14 @@ async def test_mark_reviewed_is_offered_to_the_owner_and_works(teams: TeamsHarne
     assert review and review[0]["data"] == {"verb": "review", "args": "finance-fiona"}
     await teams.post(edited(teams.payload("personal_message"), text=None, value=review[0]["data"]))
     sent = await teams.connector.wait_for(count=2)
+    assert_valid_card(sent[-1].card, actions=False)
     assert "Finance Fiona is marked reviewed" in card_texts(sent[-1].card or {})
+    # Someone else does not get the button (and the verb itself checks ownership too).
+    assert (
+        await teams.post(edited(teams.payload("group_chat_message"), text="fiona"))
+    ).status == 201
+    sent = await teams.connector.wait_for(count=3)
+    assert "✅ Mark reviewed" not in action_titles(sent[-1].card or {})
 
 
 async def test_action_execute_invoke_answers_with_a_card(teams: TeamsHarness) -> None:
@@ -250,6 +260,7 @@ async def test_files_and_empty_messages_get_a_friendly_hint(
     response = await teams.post(teams.payload(name))
     assert response.status == 201
     [reply] = await teams.connector.wait_for()
+    assert_valid_card(reply.card, actions=False)
     assert card_texts(reply.card or {}) == expected
     assert teams.usage_events() == 0
 
