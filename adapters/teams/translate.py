@@ -16,7 +16,7 @@ import html
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 from msrest.serialization import Model
@@ -381,7 +381,7 @@ def fit_card(card: dict[str, Any], limit: int = CARD_LIMIT) -> dict[str, Any]:
     return card
 
 
-class CardContent(Model):  # type: ignore[misc]
+class CardContent(Model):
     """An Adaptive Card as attachment content that botbuilder sends exactly as it is.
 
     Plain dict content is walked node by node by msrest's serializer on every send (most of
@@ -390,9 +390,7 @@ class CardContent(Model):  # type: ignore[misc]
     msrest copies ``additional_properties`` of an empty model verbatim.
     """
 
-    _attribute_map: ClassVar[dict[str, dict[str, str]]] = {
-        "additional_properties": {"key": "", "type": "{object}"}
-    }
+    _attribute_map = {"additional_properties": {"key": "", "type": "{object}"}}  # noqa: RUF012 - msrest reads it from the class
 
     def __init__(self, card: dict[str, Any]) -> None:
         super().__init__()
@@ -400,7 +398,8 @@ class CardContent(Model):  # type: ignore[misc]
 
     @property
     def card(self) -> dict[str, Any]:
-        return self.additional_properties  # type: ignore[no-any-return]
+        card: dict[str, Any] = self.additional_properties
+        return card
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CardContent:
         return self
