@@ -87,8 +87,11 @@ def reviewed_text(persona: StoredPersona, now: datetime) -> str:
     return f"last reviewed {persona.last_reviewed_at:%Y-%m-%d} ({ago})"
 
 
-def persona_card(persona: StoredPersona, now: datetime, *, buttons: bool = True) -> Reply:
-    """The rich card of one persona: every data type, goals, pains, objections, owner."""
+def persona_card(
+    persona: StoredPersona, now: datetime, *, buttons: bool = True, can_review: bool = False
+) -> Reply:
+    """The rich card of one persona: every data type, goals, pains, objections, owner.
+    ``can_review`` (the viewer owns it or is an admin) adds "Mark reviewed"."""
     spec = persona.spec
     blocks: list[Block] = [Header(spec.name)]
     if spec.photo_url:
@@ -115,6 +118,7 @@ def persona_card(persona: StoredPersona, now: datetime, *, buttons: bool = True)
                 (
                     Button("👍 Helpful", "rate", f"{spec.key} up"),
                     Button("👎 Not helpful", "rate", f"{spec.key} down"),
+                    *((Button("✅ Mark reviewed", "review", spec.key),) if can_review else ()),
                 )
             )
         )

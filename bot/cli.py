@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import logging
@@ -81,12 +82,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.web import PLATFORMS, create_app
 
     extensions = args.extensions
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    # Extensions decide by the real bind address (Teams' Emulator mode is loopback-only).
+    settings = dataclasses.replace(settings, host=host, port=port)
     runtime = open_runtime(settings, seed=True)
     try:
         router = build_router(runtime, extensions)
         app = create_app(runtime, router, extensions)
-        host = args.host or settings.host
-        port = args.port if args.port is not None else settings.port
         platforms = app[PLATFORMS]
         log.info(
             "persona-bot serving on http://%s:%d (%s); database %s",

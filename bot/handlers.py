@@ -75,7 +75,8 @@ async def lookup_handler(turn: Turn) -> Reply:
                 source="lookup",
                 user_id=turn.user.id,
             )
-        return cards.persona_card(result.persona, turn.runtime.clock())
+        can_review = can_change(turn.user, turn.role, result.persona)
+        return cards.persona_card(result.persona, turn.runtime.clock(), can_review=can_review)
     if result.suggestions:
         return cards.suggestions(
             messages.did_you_mean(query, [p.name for p in result.suggestions]),

@@ -220,3 +220,34 @@ class DealPersona(Base):
     source: Mapped[str] = mapped_column(String(16))  # lookup, fit, confirmed
     user_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamsReference(Base):
+    """Where the Teams bot can reach someone: one row per (tenant, conversation, user) it saw.
+
+    ``reference`` is the Bot Framework ConversationReference as JSON (the adapter owns its
+    shape); the other columns are what proactive sends search by.
+    """
+
+    __tablename__ = "teams_reference"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "conversation_id", "user_id"),
+        Index("ix_teams_reference_org_aad", "org_id", "aad_object_id"),
+        Index("ix_teams_reference_org_email", "org_id", "email"),
+        Index("ix_teams_reference_org_channel", "org_id", "channel_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str] = mapped_column(String(512))
+    conversation_type: Mapped[str] = mapped_column(String(16))  # personal, groupChat, channel
+    channel_id: Mapped[str | None] = mapped_column(String(512))
+    user_id: Mapped[str] = mapped_column(String(256))
+    aad_object_id: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))  # lower case
+    user_name: Mapped[str | None] = mapped_column(String(200))
+    service_url: Mapped[str] = mapped_column(String(500))
+    reference: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,154 @@
+"""A fake Bot Connector: the REST API Teams' bots post their replies to.
+
+Its URL is the ``serviceUrl`` of the activities a test sends, so every reply, typing
+indicator, member lookup and proactive message of the bot lands here and is recorded with its
+headers. ``fail_next(status, ...)`` makes the next sends answer 429 or 5xx, and
+``wait_for(...)`` polls the records with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    conversation_id: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    reply_to: str | None = None
+
+    @property
+    def type(self) -> str:
+        return str(self.body.get("type", ""))
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        for attachment in self.body.get("attachments") or []:
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                return attachment.get("content")  # type: ignore[no-any-return]
+        return None
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: str | None = None
+
+
+@dataclass
+class FakeBotConnector:
+    """Start with ``async with FakeBotConnector() as connector``; ``connector.url`` is the
+    service URL to put in activities."""
+
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: list[Recorded] = field(default_factory=list)
+    member_lookups: int = 0
+    _failures: list[_Failure] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _server: TestServer | None = None
+
+    async def __aenter__(self) -> FakeBotConnector:
+        app = web.Application()
+        app.router.add_post("/v3/conversations", self._create_conversation)
+        app.router.add_post("/v3/conversations/{conversation}/activities", self._send)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._send)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self._member)
+        self._server = TestServer(app, host="127.0.0.1", port=0)
+        await self._server.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return str(self._server.make_url("/"))
+
+    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
+        """The next ``times`` sends answer ``status`` (and Retry-After, if given)."""
+        self._failures.extend(_Failure(status, retry_after) for _ in range(times))
+
+    def add_member(self, member_id: str, **fields: Any) -> None:
+        self.members[member_id] = {"id": member_id, **fields}
+
+    async def _record(self, request: web.Request, reply_to: str | None = None) -> Recorded:
+        body = await request.json()
+        record = Recorded(
+            request.method,
+            request.path,
+            request.match_info.get("conversation", ""),
+            body,
+            dict(request.headers),
+            reply_to,
+        )
+        self.records.append(record)
+        return record
+
+    async def _send(self, request: web.Request) -> web.Response:
+        if self._failures:
+            failure = self._failures.pop(0)
+            await request.read()
+            headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+            return web.json_response(
+                {"error": {"code": "ServiceError", "message": "try later"}},
+                status=failure.status,
+                headers=headers,
+            )
+        await self._record(request, request.match_info.get("activity"))
+        return web.json_response({"id": f"activity-{next(self._ids)}"}, status=201)
+
+    async def _create_conversation(self, request: web.Request) -> web.Response:
+        record = await self._record(request)
+        member = (record.body.get("members") or [{}])[0].get("id", "someone")
+        return web.json_response({"id": f"a:personal-{member}", "activityId": None}, status=201)
+
+    async def _member(self, request: web.Request) -> web.Response:
+        self.member_lookups += 1
+        member = self.members.get(request.match_info["member"])
+        if member is None:
+            return web.json_response(
+                {"error": {"code": "MemberNotFoundInConversation", "message": "not found"}},
+                status=404,
+            )
+        return web.json_response(member)
+
+    # reading what the bot sent ---------------------------------------------------------
+
+    def sent(self, kind: str | None = "message") -> list[Recorded]:
+        """Activities the bot sent (replies and proactive), optionally of one type."""
+        return [
+            r for r in self.records if "/activities" in r.path and (kind is None or r.type == kind)
+        ]
+
+    async def wait_for(
+        self,
+        predicate: Callable[[FakeBotConnector], bool] | None = None,
+        *,
+        count: int = 1,
+        kind: str | None = "message",
+        timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, as every fake offers
+    ) -> list[Recorded]:
+        """Poll until ``predicate`` holds (default: ``count`` activities of ``kind``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate(self) if predicate else len(self.sent(kind)) >= count:
+                return self.sent(kind)
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the fake Bot Connector did not get what was expected in {timeout}s; "
+                    f"got {[(r.method, r.path, r.type) for r in self.records]}"
+                )
+            await asyncio.sleep(0.01)
