@@ -60,13 +60,14 @@ def render_text(reply: Reply, *, numbered_buttons: bool = True) -> tuple[str, li
             lines += ["", "  ".join(labels)]
     if reply.form is not None:
         lines += ["", f"{reply.form.title} (an editor: use it in Slack or Teams)"]
-        for item in reply.form.fields:
-            if item.section:
-                lines += ["", item.section]
-            value = item.value.replace("\n", "; ")
+        errors = reply.form.errors
+        for form_field in reply.form.fields:
+            if form_field.section:
+                lines += ["", form_field.section]
+            value = form_field.value.replace("\n", "; ")
             shown = value if len(value) <= 70 else value[:69] + "…"
-            error = f"  <- {reply.form.errors[item.name]}" if item.name in reply.form.errors else ""
-            lines.append(f"  {item.label}: {shown}{error}")
+            error = f"  <- {errors[form_field.name]}" if form_field.name in errors else ""
+            lines.append(f"  {form_field.label}: {shown}{error}")
         lines += ["", "  From a terminal: persona-bot export, edit the file, persona-bot import."]
     while lines and not lines[0]:
         lines.pop(0)
