@@ -42,7 +42,7 @@ from bot.settings import Settings
 from bot.summaries import SUMMARY_TIMEOUT, parse_days, percent, trend_text
 from persona_store.app_secrets import get_or_create_secret
 from persona_store.outcomes import Comparison
-from persona_store.summary import Gap, ReviewStatus, Summary, Week, summarize
+from persona_store.summary import Gap, ReviewStatus, Summary, Week, summarize_days
 from persona_store.usage import usage_events_page
 
 log = logging.getLogger(__name__)
@@ -656,11 +656,10 @@ class DashboardRoutes:
         now = runtime.clock()
         await runtime.db(runtime.usage.flush, 1.0)
         return await runtime.db(
-            summarize,
+            summarize_days,
             runtime.engine,
             org_id,
-            now - timedelta(days=days),
-            now,
+            days,
             now,
             db_timeout=SUMMARY_TIMEOUT,
         )
@@ -706,7 +705,7 @@ class DashboardRoutes:
         runtime = self.runtime
         now = runtime.clock()
         start_ms = int((now - timedelta(days=days)).timestamp() * 1000)
-        end_ms = int(now.timestamp() * 1000)
+        end_ms = int(now.timestamp() * 1000) + 1  # up to and including now
 
         async def fetch(after: tuple[int, int] | None) -> list[tuple[Any, ...]]:
             return await runtime.db(

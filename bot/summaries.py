@@ -6,8 +6,6 @@ Both render a ``persona_store.summary.Summary`` into neutral blocks; ``persona-b
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot import messages
 from bot.cards import money
 from bot.errors import CommandError, PermissionDenied
@@ -15,7 +13,7 @@ from bot.model import Block, Context, Fields, Header, Reply, Text
 from bot.permissions import can_read_summaries
 from bot.router import Turn
 from persona_store.outcomes import Comparison, Rate
-from persona_store.summary import Gap, Summary, summarize
+from persona_store.summary import Gap, Summary, summarize_days
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3650
@@ -224,11 +222,10 @@ async def stats_handler(turn: Turn) -> Reply:
     # Include the commands of a moment ago; give up waiting rather than hold the reply.
     await runtime.db(runtime.usage.flush, 1.0)
     summary = await runtime.db(
-        summarize,
+        summarize_days,
         runtime.engine,
         turn.org_id,
-        now - timedelta(days=days),
-        now,
+        days,
         now,
         db_timeout=SUMMARY_TIMEOUT,
     )

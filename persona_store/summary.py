@@ -584,6 +584,8 @@ def summarize(
 
 
 def summarize_days(engine: Engine, org_id: int, days: int, now: datetime | None = None) -> Summary:
-    """The summary of the last ``days`` days up to ``now``."""
+    """The summary of the last ``days`` days, up to and including ``now``."""
     now = now or datetime.now(UTC)
-    return summarize(engine, org_id, now - timedelta(days=days), now, now)
+    # The end is exclusive: an event recorded in the very millisecond of ``now`` belongs in.
+    end = now + timedelta(milliseconds=1)
+    return summarize(engine, org_id, end - timedelta(days=days), end, now)
