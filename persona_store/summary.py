@@ -23,15 +23,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, Engine, and_, case, func, literal, select
+from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, literal_column, select
 
 from persona_store.models import Feedback, Persona, UsageEvent
 from persona_store.outcomes import OutcomeReport, outcome_report
 
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
-# 1970-01-01 was a Thursday: shifting by four days makes integer weeks start on Mondays.
-WEEK_SHIFT_MS = 4 * DAY_MS
+# 1970-01-01 was a Thursday, so Monday 1969-12-29 is three days before: shifting by three
+# days makes integer weeks start on Mondays.
+WEEK_SHIFT_MS = 3 * DAY_MS
 # Commands in which a person used a persona (a card, a fit, "this one fits").
 USE_COMMANDS = ("lookup", "fit", "confirm")
 GAP_COMMANDS = ("lookup", "fit")
@@ -461,7 +462,11 @@ def summarize(
             .order_by(func.count().desc())
             .limit(MAX_GAP_TEXTS)
         ).all()
-        week = (UsageEvent.ts + literal(WEEK_SHIFT_MS)) // literal(WEEK_MS)
+        # Inline constants: PostgreSQL matches GROUP BY to the select list by text, and two
+        # sets of bind parameters would make the same expression look different to it.
+        week = (UsageEvent.ts + literal_column(str(WEEK_SHIFT_MS), BigInteger)) // literal_column(
+            str(WEEK_MS), BigInteger
+        )
         weekly_lookups = conn.execute(
             select(week, UsageEvent.persona_id, func.count())
             .where(in_range, UsageEvent.command == "lookup", UsageEvent.persona_id.is_not(None))
