@@ -79,7 +79,7 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #f3f4f6;vertical-a
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .kpis{display:flex;gap:28px;flex-wrap:wrap}.kpi b{display:block;font-size:26px}
 .warn{color:#b45309}.muted{color:#6b7280;font-size:13px}
-svg{max-width:100%;height:auto;font-family:inherit}
+svg{width:100%;height:auto;font-family:inherit}
 footer{padding:8px 32px 24px;color:#6b7280;font-size:13px}
 """
 CSP = (
@@ -196,13 +196,13 @@ def _nice_max(value: float) -> float:
 
 def chart_weekly_lookups(weeks: Sequence[Week], names: dict[str, str]) -> str:
     """Stacked bars: lookups per persona per week."""
-    width, height, left, top, bottom = 760, 300, 48, 12, 40
+    width, height, left, top, bottom = 1100, 300, 48, 12, 40
     keys = sorted(
         {k for w in weeks for k in w.lookups},
         key=lambda k: (-sum(w.lookups.get(k, 0) for w in weeks), k),
     )
     colours = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
-    legend_rows = (len(keys) + 3) // 4
+    legend_rows = (len(keys) + 4) // 5
     total_height = height + legend_rows * 18
     peak = _nice_max(max((sum(w.lookups.values()) for w in weeks), default=0))
     plot_w, plot_h = width - left - 10, height - top - bottom
@@ -240,10 +240,10 @@ def chart_weekly_lookups(weeks: Sequence[Week], names: dict[str, str]) -> str:
                 )
             )
     for i, key in enumerate(keys):
-        lx = left + (i % 4) * 175
-        ly = height + (i // 4) * 18
+        lx = left + (i % 5) * 200
+        ly = height + (i // 5) * 18
         body.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{colours[key]}"/>')
-        body.append(_text(lx + 17, ly, _clip(names.get(key, key), 24), size=12))
+        body.append(_text(lx + 17, ly, _clip(names.get(key, key), 26), size=12))
     if not keys:
         body.append(
             _text(width / 2, top + plot_h / 2, "No persona lookups in this period", anchor="middle")
@@ -253,8 +253,8 @@ def chart_weekly_lookups(weeks: Sequence[Week], names: dict[str, str]) -> str:
 
 def chart_adoption(weeks: Sequence[Week]) -> str:
     """A line: the share of active users who used a persona, per week."""
-    width, height, left, top, bottom = 760, 240, 48, 12, 36
-    plot_w, plot_h = width - left - 14, height - top - bottom
+    width, height, left, top, bottom = 560, 240, 44, 12, 36
+    plot_w, plot_h = width - left - 24, height - top - bottom
     body = []
     for pct in (0, 25, 50, 75, 100):
         y = top + plot_h - plot_h * pct / 100
@@ -294,7 +294,7 @@ def chart_adoption(weeks: Sequence[Week]) -> str:
 def chart_gaps(gaps: Sequence[Gap]) -> str:
     """Horizontal bars: the biggest groups of searches and fits that found no persona."""
     shown = list(gaps[:12])
-    width, row, left = 760, 24, 300
+    width, row, left = 560, 24, 230
     height = max(60, 16 + row * len(shown))
     peak = max((g.count for g in shown), default=1)
     body = []
@@ -303,7 +303,7 @@ def chart_gaps(gaps: Sequence[Gap]) -> str:
         w = (width - left - 60) * gap.count / peak
         colour = "#f97316" if gap.kind == "search" else "#7c3aed"
         kind = "search" if gap.kind == "search" else "fit"
-        body.append(_text(left - 8, y + 15, f"{_clip(gap.text, 40)} ({kind})", anchor="end"))
+        body.append(_text(left - 8, y + 15, f"{_clip(gap.text, 28)} ({kind})", anchor="end"))
         body.append(
             f'<rect class="bar" x="{left}" y="{y + 3}" width="{max(w, 2):.1f}" height="{row - 8}" '
             f'fill="{colour}"><title>{esc(gap.text)}: {gap.count:,} times</title></rect>'
@@ -316,9 +316,9 @@ def chart_gaps(gaps: Sequence[Gap]) -> str:
 
 def chart_reviews(reviews: Sequence[ReviewStatus], now: datetime) -> str:
     """Horizontal bars: how far each persona is into its review cycle (past 100% is overdue)."""
-    width, row, left = 760, 26, 220
+    width, row, left = 560, 26, 170
     height = max(60, 30 + row * len(reviews))
-    plot_w = width - left - 150
+    plot_w = width - left - 130
     due_x = left + plot_w / 2  # the scale runs to twice the cadence
     body = [
         f'<line x1="{due_x:.1f}" y1="4" x2="{due_x:.1f}" y2="{height - 16}" stroke="#dc2626" '
@@ -339,7 +339,7 @@ def chart_reviews(reviews: Sequence[ReviewStatus], now: datetime) -> str:
             )
         colour = "#dc2626" if review.overdue else ("#ca8a04" if share > 0.8 else "#16a34a")
         w = max(2.0, plot_w / 2 * share)
-        body.append(_text(left - 8, y + 15, _clip(review.name, 28), anchor="end"))
+        body.append(_text(left - 8, y + 15, _clip(review.name, 22), anchor="end"))
         body.append(
             f'<rect class="bar" x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 10}" '
             f'fill="{colour}"><title>{esc(review.name)}: {esc(label)}</title></rect>'
@@ -352,7 +352,7 @@ def chart_reviews(reviews: Sequence[ReviewStatus], now: datetime) -> str:
 
 def chart_outcomes(comparisons: Sequence[Comparison]) -> str:
     """Win rate with its 95% interval, with (blue) and without (grey) personas, per row."""
-    width, row, left = 760, 44, 220
+    width, row, left = 1100, 44, 220
     height = 40 + row * len(comparisons)
     plot_w = width - left - 30
     body = []
@@ -468,7 +468,9 @@ def render_dashboard(summary: Summary, *, org_name: str, token: str, days: int) 
         latest = " · ".join(f"“{_clip(c.text, 160)}” ({c.created_at:%Y-%m-%d})" for c in f.latest)
         feedback_rows.append((f.name, f.up, f.down, f"{f.score:+d}", f.comments, latest))
     feedback = (
-        _table(("Persona", "👍", "👎", "Score", "Comments", "Latest"), feedback_rows, {1, 2, 3, 4})
+        _table(
+            ("Persona", "Up", "Down", "Score", "Comments", "Latest"), feedback_rows, {1, 2, 3, 4}
+        )
         if feedback_rows
         else "<p>No feedback in this period.</p>"
     )
