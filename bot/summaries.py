@@ -54,7 +54,7 @@ def rate_text(rate: Rate) -> str:
 
 
 def comparison_lines(comparison: Comparison) -> tuple[str, ...]:
-    lines = (
+    lines: tuple[str, ...] = (
         f"With {comparison.label if comparison.key else 'a persona'}: {rate_text(comparison.used)}",
         f"Without any persona: {rate_text(comparison.not_used)}",
     )

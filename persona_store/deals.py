@@ -84,10 +84,10 @@ def save_deals(
         existing: dict[str, Deal] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for deal in s.scalars(
+            for known in s.scalars(
                 select(Deal).where(Deal.org_id == org_id, Deal.external_id.in_(chunk))
             ):
-                existing[deal.external_id] = deal
+                existing[known.external_id] = known
         for row in rows:
             deal = existing.get(row.external_id)
             if deal is None:

@@ -552,9 +552,9 @@ def summarize(
             (start_ms + WEEK_SHIFT_MS) // WEEK_MS, (end_ms - 1 + WEEK_SHIFT_MS) // WEEK_MS + 1
         )
     }
-    for w, pid, n in weekly_lookups:
-        if int(pid) in names and int(w) in weeks:
-            weeks[int(w)]["lookups"][names[int(pid)].key] = int(n)
+    for week_no, persona_id, n in weekly_lookups:
+        if persona_id is not None and persona_id in names and int(week_no) in weeks:
+            weeks[int(week_no)]["lookups"][names[int(persona_id)].key] = int(n)
     for w, u, pu in weekly_users:
         if int(w) in weeks:
             weeks[int(w)]["users"], weeks[int(w)]["persona_users"] = int(u), int(pu)

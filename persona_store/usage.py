@@ -137,7 +137,7 @@ class UsageRecorder:
         return drained and not self._queue
 
     def _take_batch(self) -> list[UsageRecord]:
-        batch = []
+        batch: list[UsageRecord] = []
         while self._queue and len(batch) < self._batch_size:
             batch.append(self._queue.popleft())
         self._in_flight = len(batch)
@@ -240,7 +240,7 @@ def last_used_ms(engine: Engine, org_id: int) -> dict[int, int]:
             .where(UsageEvent.org_id == org_id, UsageEvent.persona_id.is_not(None))
             .group_by(UsageEvent.persona_id)
         ).all()
-    return {int(pid): int(ts) for pid, ts in rows}
+    return {int(pid): int(ts) for pid, ts in rows if pid is not None}
 
 
 def usage_events_page(
