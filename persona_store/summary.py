@@ -9,7 +9,8 @@ review status; lookups and adoption per week; and the outcome comparison of
 ``persona_store.outcomes``. The same ``Summary`` feeds ``/persona stats``, the weekly digest,
 the dashboard and ``persona-bot stats --json``.
 
-Every usage query is a range scan of ``ix_usage_event_summary`` (organization, epoch-ms
+People are counted per platform: a Slack user id and a Teams user id are two people to the
+bot, because nothing links them. Every usage query is a range scan of ``ix_usage_event_summary`` (organization, epoch-ms
 timestamp, then every column the summary groups by), so none of them reads the table rows;
 only the knowledge-gap query visits rows, and only those that matched nothing.
 """
@@ -411,44 +412,31 @@ def summarize(
         ).all()
         current = _persona_counts(conn, org_id, start_ms, end_ms)
         previous, previous_events = _previous_counts(conn, org_id, previous_start_ms, start_ms)
-        command_rows = conn.execute(
+        # One scan for every additive count: per command, unmatched, platform and channel.
+        slice_rows = conn.execute(
             select(
                 UsageEvent.command,
+                UsageEvent.matched,
+                UsageEvent.platform,
+                UsageEvent.channel,
                 func.count(),
-                func.sum(case((UsageEvent.matched.is_(False), 1), else_=0)),
             )
             .where(in_range)
-            .group_by(UsageEvent.command)
+            .group_by(
+                UsageEvent.command, UsageEvent.matched, UsageEvent.platform, UsageEvent.channel
+            )
         ).all()
-        by_command = {str(c): int(n) for c, n, _ in command_rows}
-        unmatched = {str(c): int(u or 0) for c, _, u in command_rows if c in GAP_COMMANDS}
-        users, persona_users = conn.execute(
+        # People are counted per platform (a user id means nothing across platforms), so the
+        # totals are the sums and one scan serves both.
+        user_rows = conn.execute(
             select(
+                UsageEvent.platform,
                 func.count(func.distinct(UsageEvent.user_id)),
                 func.count(func.distinct(case((_persona_use(), UsageEvent.user_id)))),
-            ).where(in_range)
-        ).one()
-        platforms = tuple(
-            Slice(str(p), None, int(n), int(u))
-            for p, n, u in conn.execute(
-                select(
-                    UsageEvent.platform, func.count(), func.count(func.distinct(UsageEvent.user_id))
-                )
-                .where(in_range)
-                .group_by(UsageEvent.platform)
-                .order_by(func.count().desc(), UsageEvent.platform)
-            ).all()
-        )
-        channels = tuple(
-            Slice(str(p), c, int(n))
-            for p, c, n in conn.execute(
-                select(UsageEvent.platform, UsageEvent.channel, func.count())
-                .where(in_range, UsageEvent.channel.is_not(None))
-                .group_by(UsageEvent.platform, UsageEvent.channel)
-                .order_by(func.count().desc(), UsageEvent.platform, UsageEvent.channel)
-                .limit(MAX_CHANNELS)
-            ).all()
-        )
+            )
+            .where(in_range)
+            .group_by(UsageEvent.platform)
+        ).all()
         gap_text = func.lower(UsageEvent.query)
         gap_rows = conn.execute(
             select(UsageEvent.command, gap_text, func.count())
@@ -496,6 +484,30 @@ def summarize(
             .order_by(Feedback.created_at.desc(), Feedback.id.desc())
         ).all()
 
+    by_command: dict[str, int] = {}
+    unmatched: dict[str, int] = {}
+    platform_events: dict[str, int] = {}
+    channel_events: dict[tuple[str, str], int] = {}
+    for command, matched, platform, channel, n in slice_rows:
+        by_command[command] = by_command.get(command, 0) + n
+        if command in GAP_COMMANDS and not matched:
+            unmatched[command] = unmatched.get(command, 0) + n
+        platform_events[platform] = platform_events.get(platform, 0) + n
+        if channel is not None:
+            channel_events[(platform, channel)] = channel_events.get((platform, channel), 0) + n
+    platform_users = {str(p): (int(u), int(pu)) for p, u, pu in user_rows}
+    users = sum(u for u, _ in platform_users.values())
+    persona_users = sum(pu for _, pu in platform_users.values())
+    platforms = tuple(
+        Slice(p, None, n, platform_users.get(p, (0, 0))[0])
+        for p, n in sorted(platform_events.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    channels = tuple(
+        Slice(p, c, n)
+        for (p, c), n in sorted(channel_events.items(), key=lambda kv: (-kv[1], kv[0]))[
+            :MAX_CHANNELS
+        ]
+    )
     names = {int(r.id): r for r in persona_rows}
     personas: list[PersonaUsage] = []
     unused: list[PersonaUsage] = []
