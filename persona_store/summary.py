@@ -10,9 +10,10 @@ review status; lookups and adoption per week; and the outcome comparison of
 the dashboard and ``persona-bot stats --json``.
 
 People are counted per platform: a Slack user id and a Teams user id are two people to the
-bot, because nothing links them. Every usage query is a range scan of ``ix_usage_event_summary`` (organization, epoch-ms
-timestamp, then every column the summary groups by), so none of them reads the table rows;
-only the knowledge-gap query visits rows, and only those that matched nothing.
+bot, because nothing links them. Every usage query is a range scan of
+``ix_usage_event_summary`` (organization, epoch-ms timestamp, then every column the summary
+groups by), so none of them reads the table rows; only the knowledge-gap query visits rows,
+and only those that matched nothing.
 """
 
 from __future__ import annotations
