@@ -31,6 +31,11 @@ def parse_days(text: str, default: int = DEFAULT_DAYS) -> int:
     return int(cleaned)
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 fit``, ``3 fits``, ``1 person``, ``2 people``."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
@@ -85,7 +90,7 @@ def summary_reply(summary: Summary) -> Reply:
     blocks.append(
         Text(
             f"{lookups:,} persona lookups ({trend} against the previous {days} days), "
-            f"{sum(p.fits for p in summary.personas):,} fits. Adoption: "
+            f"{count(sum(p.fits for p in summary.personas), 'fit')}. Adoption: "
             f"{percent(summary.adoption)} of the {summary.users:,} people who used the bot "
             f"used a persona ({summary.persona_users:,})."
         )
@@ -96,7 +101,8 @@ def summary_reply(summary: Summary) -> Reply:
                 tuple(
                     (
                         p.name,
-                        f"{p.lookups:,} lookups · {p.fits:,} fits · {p.users:,} people · "
+                        f"{count(p.lookups, 'lookup')} · {count(p.fits, 'fit')} · "
+                        f"{count(p.users, 'person', 'people')} · "
                         f"{trend_text(p.trend)}",
                     )
                     for p in summary.personas[:CHAT_ROWS]
@@ -106,14 +112,16 @@ def summary_reply(summary: Summary) -> Reply:
         )
     if summary.platforms:
         where = [
-            f"{s.platform}: {s.events:,} commands, {s.users or 0:,} people"
+            f"{s.platform}: {count(s.events, 'command')}, {count(s.users or 0, 'person', 'people')}"
             for s in summary.platforms
         ]
-        where += [f"{s.platform} {s.channel}: {s.events:,} commands" for s in summary.channels[:5]]
+        where += [
+            f"{s.platform} {s.channel}: {count(s.events, 'command')}" for s in summary.channels[:5]
+        ]
         blocks.append(Text(title="Where", items=tuple(where)))
     gaps_title = (
-        f"Knowledge gaps ({summary.unmatched_searches:,} searches found nothing, "
-        f"{summary.unmatched_fits:,} fits had no persona)"
+        f"Knowledge gaps ({count(summary.unmatched_searches, 'search', 'searches')} found nothing, "
+        f"{count(summary.unmatched_fits, 'fit')} had no persona)"
     )
     if summary.gaps:
         blocks.append(
@@ -131,7 +139,10 @@ def summary_reply(summary: Summary) -> Reply:
     if summary.feedback:
         items = []
         for f in summary.feedback[:CHAT_ROWS]:
-            line = f"{f.name}: 👍 {f.up} 👎 {f.down} (score {f.score:+d}), {f.comments} comments"
+            line = (
+                f"{f.name}: 👍 {f.up} 👎 {f.down} (score {f.score:+d}), "
+                f"{count(f.comments, 'comment')}"
+            )
             if f.latest:
                 line += f"; latest: “{_clip(f.latest[0].text)}”"
             items.append(line)
@@ -178,7 +189,7 @@ def digest_reply(summary: Summary, dashboard_url: str | None) -> Reply:
     ]
     if summary.personas:
         top = summary.personas[0]
-        lines.append(f"Most used: {top.name} ({top.lookups:,} lookups).")
+        lines.append(f"Most used: {top.name} ({count(top.lookups, 'lookup')}).")
     if summary.unused:
         lines.append("Nobody used: " + ", ".join(p.name for p in summary.unused[:5]) + ".")
     if summary.gaps:

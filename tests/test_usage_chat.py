@@ -49,7 +49,7 @@ async def test_stats_shows_the_full_summary_to_managers_only(
     text = plain_text(reply)
     assert "Persona usage, last 7 days" in text and "Adoption: 50%" in text
     assert "“pirate captain” ×1" in text
-    assert "Finance Fiona: 👍 0 👎 0 (score +0), 1 comments" in text
+    assert "Finance Fiona: 👍 0 👎 0 (score +0), 1 comment;" in text
     assert "needs EMEA examples" in text
     assert "Correlation, not causation" in text
     assert (await ask(router, "stats lots", user="U_ADMIN")).kind == "error"
