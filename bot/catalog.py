@@ -4,6 +4,7 @@ Looking personas up is the hot path: the cache answers without touching the data
 persona change bumps the organization's catalog version; a cached catalog re-checks that
 version at most every ``check_every`` seconds (one indexed read), so a change made by another
 replica or by ``persona-bot import`` shows up within that time, and a change made here at once.
+While the database cannot be reached, a cached catalog keeps answering.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.errors import TemporarilyUnavailable
 from persona_store.lookup import PersonaIndex
 from persona_store.records import StoredPersona
 from persona_store.store import PersonaStore
@@ -49,7 +51,14 @@ class CatalogCache:
         now = time.monotonic()
         if catalog is not None and now - catalog.checked_at < self._check_every:
             return catalog
-        version = await self._run_db(self._store.catalog_version, org_id)
+        try:
+            version = await self._run_db(self._store.catalog_version, org_id)
+        except TemporarilyUnavailable:
+            if catalog is None:
+                raise
+            # The database is away: the personas we hold are still the best answer.
+            catalog.checked_at = now
+            return catalog
         if catalog is not None and catalog.version == version:
             catalog.checked_at = now
             return catalog

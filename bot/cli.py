@@ -29,6 +29,7 @@ from bot.plaintext import render_text
 from bot.router import Router
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
+from bot.usage_cli import add_usage_commands
 from persona_store import migrate as migrations
 from persona_store.schema import PersonaFileError, dump_personas, load_persona_file
 
@@ -359,6 +360,7 @@ def build_parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only tell whether it is up to date")
     p.set_defaults(func=cmd_migrate)
 
+    add_usage_commands(sub)
     add_all_commands(sub, extensions)
     return parser
 

@@ -19,6 +19,8 @@ VERBS: dict[str, str] = {
     "fit": "which persona fits a deal: `/persona fit D-1042: Series B fintech, 300 staff, CFO`",
     "feedback": "tell the persona owner something: `/persona feedback fiona too US-centric`",
     "stats": "usage summary for the last N days (managers): `/persona stats 30`",
+    "dashboard": "a private link to the usage dashboard (managers)",
+    "deal": "record a deal's outcome: `/persona deal D-1042 won 12000`",
     "review": "mark a persona reviewed (its owner or an admin): `/persona review fiona`",
     "health": "check the persona programme for the classic failures",
     "history": "the last changes to a persona: `/persona history fiona`",

@@ -7,21 +7,24 @@ them to their verbs; later capabilities add or replace routes on the same router
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from bot import cards, messages
+from bot.dashboard import dashboard_handler
+from bot.deals import deal_handler
 from bot.editor import archive_handler, edit_handler, new_handler, save_handler
 from bot.errors import CommandError, PermissionDenied
 from bot.fit import confirm_handler, fit_handler
 from bot.grammar import VERBS, close_verb
-from bot.model import Block, Context, Fields, Header, Reply, Text
-from bot.permissions import can_change, can_read_summaries
+from bot.model import Block, Context, Header, Reply, Text
+from bot.permissions import can_change
 from bot.resolve import resolve_persona, split_name
 from bot.router import Router, Turn
 from bot.runtime import Runtime
+from bot.summaries import stats_handler
 from persona_store.health import MAX_PRIMARY, UNUSED_DAYS, assess
 from persona_store.store import Revision
-from persona_store.usage import last_used_ms, usage_counts
+from persona_store.usage import last_used_ms
 
 MAX_FEEDBACK = 2000
 
@@ -206,36 +209,6 @@ async def health_handler(turn: Turn) -> Reply:
     )
 
 
-def parse_days(text: str, default: int = 30) -> int:
-    text = text.strip().lower().removesuffix("days").removesuffix("d").strip()
-    if not text:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= 3650:
-        raise CommandError(f"'{text}' is not a number of days between 1 and 3650.")
-    return int(text)
-
-
-async def stats_handler(turn: Turn) -> Reply:
-    if not can_read_summaries(turn.role):
-        raise PermissionDenied(messages.not_allowed("read usage summaries", "managers and admins"))
-    days = parse_days(turn.command.args)
-    since = turn.runtime.clock() - timedelta(days=days)
-    # Summaries are rare and should include the commands of a moment ago.
-    await turn.runtime.db(turn.runtime.usage.flush)
-    counts = await turn.runtime.db(
-        usage_counts, turn.runtime.engine, turn.org_id, int(since.timestamp() * 1000)
-    )
-    per_persona = tuple((row["name"], f"{row['events']:,}") for row in counts["by_persona"])
-    per_command = tuple((verb, f"{n:,}") for verb, n in sorted(counts["by_command"].items()))
-    blocks: list[Block] = [Header(f"Usage in the last {days} days")]
-    blocks.append(Fields(per_persona or (("No persona lookups", "0"),), title="Per persona"))
-    blocks.append(Fields(per_command or (("No commands", "0"),), title="Per command"))
-    blocks.append(
-        Context(f"{counts['users']} people; {counts['unmatched']} searches found nothing.")
-    )
-    return Reply(
-        summary=f"Usage in the last {days} days", blocks=tuple(blocks), kind="stats", data=counts
-    )
 
 
 async def feedback_handler(turn: Turn) -> Reply:
@@ -311,6 +284,8 @@ def default_router(runtime: Runtime) -> Router:
     router.add("fit", fit_handler)
     router.add("feedback", feedback_handler)
     router.add("stats", stats_handler)
+    router.add("dashboard", dashboard_handler)
+    router.add("deal", deal_handler)
     router.add("review", review_handler)
     router.add("health", health_handler)
     router.add("history", history_handler)

@@ -118,13 +118,18 @@ class Runtime:
             log.info("loaded %d sample personas into an empty database", len(specs))
         return loaded
 
-    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking database work in the pool; outages become TemporarilyUnavailable."""
+    async def db(
+        self, fn: Callable[..., T], *args: Any, db_timeout: float = DB_TIMEOUT, **kwargs: Any
+    ) -> T:
+        """Run blocking database work in the pool; outages become TemporarilyUnavailable.
+
+        ``db_timeout`` is for the few long reads (summaries); commands keep the default.
+        """
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, *args, **kwargs)
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, call), timeout=DB_TIMEOUT
+                loop.run_in_executor(self._executor, call), timeout=db_timeout
             )
         except TimeoutError:
             raise TemporarilyUnavailable("the database did not answer in time") from None

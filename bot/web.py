@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from bot.dashboard import mount_dashboard
 from bot.extensions import Extension
+from bot.maintenance import mount_maintenance
 from bot.router import Router
 from bot.runtime import Runtime
 
@@ -85,6 +87,8 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    mount_dashboard(app, runtime)
+    mount_maintenance(app, runtime)
     platforms: list[str] = []
     for ext in extensions:
         if ext.mount_web is not None:

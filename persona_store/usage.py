@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, tuple_
 
-from persona_store.models import Persona, UsageEvent
+from persona_store.models import Organization, Persona, UsageEvent
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class UsageRecorder:
         self.written = 0
         self.dropped = 0
         self.write_failures = 0
+        self._failing = 0  # consecutive failed writes: the current outage
         self.last_error: str | None = None
 
     @property
@@ -147,12 +148,18 @@ class UsageRecorder:
             self._writer(self._engine, batch)
         except Exception as exc:  # the database may be restarting: keep the batch
             self.write_failures += 1
-            self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-            log.warning("usage events not written yet (%s); will retry", self.last_error)
+            self._failing += 1
+            self.last_error = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+            # One warning per outage, not one per retry: retries come every few hundred ms.
+            level = logging.WARNING if self._failing == 1 else logging.DEBUG
+            log.log(level, "usage events not written yet (%s); will retry", self.last_error)
             with self._cond:
                 self._queue.extendleft(reversed(batch))
                 self._in_flight = 0
             return False
+        if self._failing:
+            log.info("usage events written again after %d failed attempts", self._failing)
+            self._failing = 0
         with self._cond:
             self.written += len(batch)
             self._in_flight = 0
@@ -234,3 +241,69 @@ def last_used_ms(engine: Engine, org_id: int) -> dict[int, int]:
             .group_by(UsageEvent.persona_id)
         ).all()
     return {int(pid): int(ts) for pid, ts in rows if pid is not None and ts is not None}
+
+
+def usage_events_page(
+    engine: Engine,
+    org_id: int,
+    start_ms: int,
+    end_ms: int,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """One page of an organization's raw events in ``[start_ms, end_ms)``, oldest first.
+
+    Rows are ``(ts, platform, user_id, channel, command, persona_key, query, matched, score,
+    deal_id, latency_ms, id)``; pass the last row's ``(ts, id)`` as ``after`` for the next
+    page (keyset paging along the summary index, so every page costs the same).
+    """
+    query = (
+        select(
+            UsageEvent.ts,
+            UsageEvent.platform,
+            UsageEvent.user_id,
+            UsageEvent.channel,
+            UsageEvent.command,
+            Persona.key,
+            UsageEvent.query,
+            UsageEvent.matched,
+            UsageEvent.score,
+            UsageEvent.deal_id,
+            UsageEvent.latency_ms,
+            UsageEvent.id,
+        )
+        .outerjoin(Persona, Persona.id == UsageEvent.persona_id)
+        .where(UsageEvent.org_id == org_id, UsageEvent.ts >= start_ms, UsageEvent.ts < end_ms)
+        .order_by(UsageEvent.ts, UsageEvent.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(UsageEvent.ts, UsageEvent.id) > tuple_(*after))
+    with engine.connect() as conn:
+        conn.execution_options(read_only=True)
+        return [tuple(row) for row in conn.execute(query).all()]
+
+
+def purge_usage(engine: Engine, older_than_ms: int, *, batch: int = 5000) -> int:
+    """Delete events older than ``older_than_ms`` in small transactions; return how many.
+
+    Each transaction deletes at most ``batch`` rows of one organization, found through the
+    (organization, timestamp) index, so the table is never locked for long.
+    """
+    with engine.connect() as conn:
+        org_ids = list(conn.scalars(select(Organization.id)))
+    total = 0
+    for org_id in org_ids:
+        while True:
+            oldest = (
+                select(UsageEvent.id)
+                .where(UsageEvent.org_id == org_id, UsageEvent.ts < older_than_ms)
+                .limit(batch)
+                .scalar_subquery()
+            )
+            with engine.begin() as conn:
+                deleted = conn.execute(delete(UsageEvent).where(UsageEvent.id.in_(oldest))).rowcount
+            total += deleted
+            if deleted < batch:
+                break
+    return total

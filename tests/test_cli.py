@@ -108,7 +108,9 @@ def test_lookup_text_and_stats(sqlite_url: str, capsys: pytest.CaptureFixture[st
     assert code == 0
     stats = json.loads(out)
     assert stats["by_command"]["lookup"] == 1
-    assert stats["by_persona"][0]["key"] == "finance-fiona"
+    assert stats["days"] == 7
+    assert stats["personas"][0]["key"] == "finance-fiona"
+    assert stats["personas"][0]["lookups"] == 1
 
 
 def test_migrate_reports_and_check(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:

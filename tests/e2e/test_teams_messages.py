@@ -159,7 +159,7 @@ async def test_stats_for_an_admin_known_by_email(teams: TeamsHarness) -> None:
     await ask(teams, "fiona")
     card = await ask(teams, "stats 7")
     assert_valid_card(card, actions=False)
-    assert "Usage in the last 7 days" in card_texts(card)
+    assert "Persona usage, last 7 days" in card_texts(card)
     assert "Finance Fiona: 1" in card_texts(card)
     # The email was asked for once, then remembered.
     assert teams.connector.member_lookups == 1
