@@ -220,3 +220,17 @@ class DealPersona(Base):
     source: Mapped[str] = mapped_column(String(16))  # lookup, fit, confirmed
     user_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveredEvent(Base):
+    """An inbound platform event already acted on. Slack redelivers events it believes were
+    missed (and Bolt does not deduplicate them): each event id is claimed here, under a
+    unique key, before the bot acts, so a redelivery never acts twice."""
+
+    __tablename__ = "delivered_event"
+    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
