@@ -117,7 +117,8 @@ class SlackAdapter:
         self.home_team: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._services: list[asyncio.Task[None]] = []
-        self._verifier = SignatureVerifier(config.signing_secret) if config.http else None
+        secret = config.signing_secret
+        self._verifier = SignatureVerifier(secret) if secret else None
         _pin_sdk_logging()
         # Bolt copies this client's base URL, session and retry handlers into each request's
         # client, so SLACK_API_URL and the shared connection pool apply everywhere.
@@ -440,8 +441,8 @@ class SlackAdapter:
         ref = parse_action_id(str(action.get("action_id", "")))
         if ref.kind in ("share", "more"):
             origin = Origin.decode(str(action.get("value", "")))
-            command = command_from_origin(body, origin, email=email)
-            reply = await self.router.dispatch(command)
+            again = command_from_origin(body, origin, email=email)
+            reply = await self.router.dispatch(again)
             if ref.kind == "share" and reply.kind != "error" and body.get("response_url"):
                 shared = message_from_reply(reply, in_channel=True, shared_by=user.label)
                 await self._respond(body["response_url"], {**shared, "replace_original": False})

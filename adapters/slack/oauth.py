@@ -71,7 +71,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         team_id: str | None,
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
-        return await self._run(  # type: ignore[no-any-return]
+        return await self._run(
             self._store.find_bot,
             enterprise_id=enterprise_id,
             team_id=team_id,
@@ -86,7 +86,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         user_id: str | None = None,
         is_enterprise_install: bool | None = False,
     ) -> Installation | None:
-        return await self._run(  # type: ignore[no-any-return]
+        return await self._run(
             self._store.find_installation,
             enterprise_id=enterprise_id,
             team_id=team_id,

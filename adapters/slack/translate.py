@@ -106,35 +106,42 @@ def clip(text: str, limit: int) -> str:
     return cut + ELLIPSIS
 
 
-def _split_line(line: str, limit: int) -> list[str]:
-    """A line longer than ``limit`` in pieces, broken at white space where possible."""
-    pieces: list[str] = []
-    while len(line) > limit:
-        cut = line.rfind(" ", limit // 2, limit)
-        if cut == -1:
-            cut = limit
-            amp = line.rfind("&", cut - 5, cut)
-            if amp != -1 and ";" not in line[amp:cut]:
-                cut = amp
-        pieces.append(line[:cut])
-        line = line[cut:].lstrip(" ")
-    pieces.append(line)
-    return pieces
+def _cut(line: str, limit: int) -> int:
+    """Where to break ``line`` at most ``limit`` characters in: at white space if there is
+    some in the second half, never inside an escape such as ``&amp;``."""
+    cut = line.rfind(" ", limit // 2, limit)
+    if cut == -1:
+        cut = limit
+        amp = line.rfind("&", max(0, cut - 5), cut)
+        if amp != -1 and ";" not in line[amp:cut]:
+            cut = amp
+    return cut
 
 
 def chunk_text(lines: Sequence[str], limit: int = TEXT_LIMIT) -> list[str]:
-    """Join lines into texts of at most ``limit`` characters, splitting none it need not."""
+    """Join lines into texts of at most ``limit`` characters. A line that fits a text of its
+    own is never split; a longer one fills the current text and continues in the next."""
     chunks: list[str] = []
     current = ""
     for line in lines:
-        for piece in _split_line(line, limit):
-            candidate = f"{current}\n{piece}" if current else piece
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                if current:
-                    chunks.append(current)
-                current = piece
+        if len(line) > limit:
+            room = limit - len(current) - 1 if current else limit
+            if room < limit // 10:
+                chunks.append(current)
+                current, room = "", limit
+            while len(line) > room:
+                cut = _cut(line, room)
+                head, line = line[:cut], line[cut:].lstrip(" ")
+                chunks.append(f"{current}\n{head}" if current else head)
+                current, room = "", limit
+            current = line
+            continue
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            chunks.append(current)
+            current = line
     if current:
         chunks.append(current)
     return chunks
