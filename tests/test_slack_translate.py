@@ -3,6 +3,7 @@ Kit that Slack accepts whatever the content (escaped, verbatim, within every lim
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from urllib.parse import parse_qsl
 
@@ -245,6 +246,17 @@ def test_modals_keep_to_their_own_limits() -> None:
     modal = modal_from_reply(reply, origin=Origin("list"))
     assert view_problems(modal) == [] and len(modal["blocks"]) == 100
     assert modal["title"]["text"] == "persona-bot"
+
+
+def test_replies_are_private_unless_meant_for_everyone() -> None:
+    private = message_from_reply(CARD, origin=Origin("lookup", "fiona"), share=True)
+    assert private["response_type"] == "ephemeral"
+    assert private["blocks"][-1]["elements"][0]["action_id"] == "pbx:share"
+    public = message_from_reply(
+        dataclasses.replace(CARD, ephemeral=False), origin=Origin("lookup"), share=True
+    )
+    assert public["response_type"] == "in_channel"
+    assert "pbx:share" not in json.dumps(public["blocks"])
 
 
 def test_escaping() -> None:

@@ -438,7 +438,8 @@ def _text_sections(block: Text, accessory: dict[str, Any] | None) -> list[dict[s
     if block.text:
         lines.extend(escape_mrkdwn(line) for line in block.text.splitlines() or [""])
     lines.extend(f"• {escape_mrkdwn(item)}" for item in block.items)
-    sections = [{"type": "section", "text": _mrkdwn(c)} for c in chunk_text(lines)]
+    chunks = [c for c in chunk_text(lines) if c.strip()]  # Slack refuses blank texts
+    sections = [{"type": "section", "text": _mrkdwn(c)} for c in chunks]
     if sections and accessory:
         sections[0]["accessory"] = accessory
     return sections
@@ -463,15 +464,18 @@ def _field_sections(block: Fields) -> list[dict[str, Any]]:
         sections.append(section)
 
     for label, value in block.pairs:
-        text = f"*{escape_mrkdwn(label)}*\n{escape_mrkdwn(value)}"
+        head = f"*{escape_mrkdwn(label.strip())}*\n" if label.strip() else ""
+        text = head + (escape_mrkdwn(value) if value.strip() else "–")
         if len(text) <= FIELD_LIMIT:
             fields.append(_mrkdwn(text))
             if len(fields) == FIELDS_PER_SECTION:
                 flush()
         else:  # too long for a field: give it whole sections rather than lose the rest
             flush()
-            lines = [f"*{escape_mrkdwn(label)}*", *map(escape_mrkdwn, value.splitlines())]
-            sections.extend({"type": "section", "text": _mrkdwn(c)} for c in chunk_text(lines))
+            lines = [head.rstrip("\n"), *map(escape_mrkdwn, value.splitlines())]
+            sections.extend(
+                {"type": "section", "text": _mrkdwn(c)} for c in chunk_text(lines) if c.strip()
+            )
     flush()
     return sections
 
@@ -611,12 +615,18 @@ def message_from_reply(
     in_channel: bool = False,
     shared_by: str | None = None,
 ) -> dict[str, Any]:
-    """A chat.postMessage / response_url / slash-command-ack message for a reply."""
+    """A chat.postMessage / response_url / slash-command-ack message for a reply: only the
+    asker sees it (with "Share in channel" when ``share``) unless the reply is meant for
+    everyone or ``in_channel`` asks for a visible copy."""
+    visible = in_channel or not reply.ephemeral
     return {
-        "response_type": "in_channel" if in_channel else "ephemeral",
+        "response_type": "in_channel" if visible else "ephemeral",
         "text": fallback_text(reply),
         "blocks": blocks_from_reply(
-            reply, origin=origin, share=share and shareable(reply), shared_by=shared_by
+            reply,
+            origin=origin,
+            share=share and not visible and shareable(reply),
+            shared_by=shared_by,
         ),
     }
 

@@ -30,6 +30,7 @@ SCOPES = (
     "users:read",
     "users:read.email",
 )
+DISCONNECT = "<disconnect>"  # fail(method, DISCONNECT): drop the connection instead of answering
 MESSAGE_METHODS = {"chat.postMessage", "chat.postEphemeral", "response_url"}
 VIEW_METHODS = {"views.publish", "views.open", "views.push", "views.update"}
 
@@ -83,10 +84,13 @@ def block_kit_problems(blocks: Any, limit: int = 50) -> list[str]:
                 problems.append(f"block {i}: section without text or fields")
             if "text" in block and not 1 <= _text_len(block["text"]) <= 3000:
                 problems.append(f"block {i}: section text length {_text_len(block['text'])}")
+            if "text" in block and not block["text"].get("text", "").strip():
+                problems.append(f"block {i}: blank section text")
             fields = block.get("fields", [])
             if len(fields) > 10:
                 problems.append(f"block {i}: {len(fields)} fields")
             problems += [f"block {i}: field over 2000" for f in fields if _text_len(f) > 2000]
+            problems += [f"block {i}: blank field" for f in fields if not f["text"].strip()]
             accessory = block.get("accessory")
             image = accessory.get("image_url", "") if accessory else ""
             if accessory and accessory.get("type") == "image" and not image.startswith("https://"):
@@ -201,7 +205,7 @@ class FakeSlackAPI:
         retry_after: int | None = None,
         times: int = 1,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error."""
+        """Answer the next ``times`` calls of ``method`` with an error (or ``DISCONNECT``)."""
         for _ in range(times):
             self.failures[method].append(Failure(error, status, retry_after))
 
@@ -216,11 +220,13 @@ class FakeSlackAPI:
         *,
         count: int = 1,
         timeout: float = 5.0,  # noqa: ASYNC109 (a polling deadline, as the brief names it)
+        path: str | None = None,
     ) -> list[Call]:
-        """The calls of ``method`` once there are ``count`` of them; fails after ``timeout``."""
+        """The calls of ``method`` (to ``path``, for response_url) once there are ``count``
+        of them; fails after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            found = self.of(method)
+            found = [c for c in self.of(method) if path is None or c.path == path]
             if len(found) >= count:
                 return found
             if time.monotonic() > deadline:
@@ -276,6 +282,10 @@ class FakeSlackAPI:
             await asyncio.sleep(self.delays[method])
         if self.failures[method]:
             failure = self.failures[method].popleft()
+            if failure.error == DISCONNECT:  # the connection drops before any answer
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             return web.json_response(
                 {"ok": False, "error": failure.error}, status=failure.status, headers=headers

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from persona_store.models import DealPersona, Feedback
+from persona_store.records import PersonaSpec
 from tests.e2e.slack.conftest import Slack
 from tests.e2e.slack.test_slack_commands import action_ids, ask, texts_of
 from tests.fakes.slack_api import block_kit_problems, view_problems
@@ -42,15 +43,10 @@ async def click(slack: Slack, message: dict, action_id: str, *, user: str = "U1"
 
 
 async def answer(slack: Slack, key: str) -> dict:
-    for _ in range(2):
-        calls = [c for c in await slack.fake.wait_for("response_url") if c.path == key]
-        if calls:
-            assert block_kit_problems(calls[-1].params.get("blocks")) == []
-            return calls[-1].params
-    calls = await slack.fake.wait_for("response_url", count=len(slack.fake.of("response_url")) + 1)
-    found = [c for c in calls if c.path == key]
-    assert found, f"no response_url post to {key}"
-    return found[-1].params
+    """What the bot posted to the response_url ``key`` (checked against Block Kit)."""
+    posted = (await slack.fake.wait_for("response_url", path=key))[-1].params
+    assert block_kit_problems(posted.get("blocks")) == []
+    return posted
 
 
 async def test_thumbs_up_records_the_rating_and_thanks(slack: Slack) -> None:
@@ -164,3 +160,28 @@ async def test_unknown_and_garbled_buttons_get_a_polite_answer(
     assert sum(m.startswith("Slack click ") and " by U1 " in m for m in messages) == 3
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [u.command for u in slack.usage()] == ["nosuchverb"]  # the one that reached the router
+
+
+async def test_a_card_too_long_for_one_message_continues_with_show_more(slack: Slack) -> None:
+    story = " ".join(f"sentence{i}" for i in range(16_000))  # about 160,000 characters
+    spec = PersonaSpec(key="long-lola", name="Long Lola", role="Buyer", summary="Long.",
+                       background=story)  # fmt: skip
+    slack.runtime.store.import_personas(slack.runtime.default_org_id, [spec], "test")
+    first = await ask(slack, "long-lola")
+    assert len(first["blocks"]) == 50 and first["blocks"][-2]["elements"][0]["text"] == (
+        "… part 1 of 2."
+    )
+    await click(slack, first, "pbx:more", key="more")
+    second = await answer(slack, "more")
+    assert second["blocks"][-1]["elements"][0]["text"] == "… part 2 of 2."
+    shown = texts_of(first) + texts_of(second)
+    assert "sentence0 " in shown and "sentence15999" in shown
+    assert [u.command for u in slack.usage()] == ["lookup", "lookup"]
+
+
+async def test_a_look_up_button_in_a_list_answers_with_the_card(slack: Slack) -> None:
+    listed = await ask(slack, "list")
+    await click(slack, listed, "pb:lookup:1", key="look")
+    card = await answer(slack, "look")
+    assert card["blocks"][0]["type"] == "header" and "pbx:share" in action_ids(card)
+    assert [(u.command, u.matched) for u in slack.usage()] == [("list", False), ("lookup", True)]

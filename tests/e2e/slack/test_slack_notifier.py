@@ -12,7 +12,7 @@ from bot.model import Reply
 from bot.notify import DeliveryError, Notifier, Recipient, Undeliverable
 from tests.e2e.slack.conftest import BOT_TOKEN, TOKENS, Slack
 from tests.e2e.slack.test_slack_oauth import install
-from tests.fakes.slack_api import block_kit_problems
+from tests.fakes.slack_api import DISCONNECT, block_kit_problems
 
 
 def nudge(slack: Slack) -> Reply:
@@ -87,6 +87,12 @@ async def test_unreachable_recipients_are_undeliverable(
     with pytest.raises(Undeliverable) as caught:
         await notifier(slack).send(recipient, nudge(slack))
     assert error in str(caught.value) and not caught.value.retryable
+
+
+async def test_a_dropped_connection_is_retried(slack: Slack) -> None:
+    slack.fake.fail("chat.postMessage", DISCONNECT)
+    sent = await notifier(slack).send(Recipient(0, user_id="U1"), nudge(slack))
+    assert sent.startswith("D1:") and len(slack.fake.of("chat.postMessage")) == 2
 
 
 async def test_revoked_tokens_and_lost_connections(slack: Slack) -> None:
