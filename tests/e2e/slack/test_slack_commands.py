@@ -151,3 +151,15 @@ async def test_a_slow_command_acks_in_time_and_answers_through_response_url(
     assert later.path == "slow-1"
     assert later.params["text"] == "Done for U1." and later.params["replace_original"] is True
     assert [u.command for u in slack.usage()] == ["slow"]
+
+
+async def test_another_workspace_never_sees_the_install_s_own_personas(slack: Slack) -> None:
+    # A single-workspace install can still receive requests from another team (a shared
+    # channel): that team gets an organization of its own, empty until it imports personas.
+    await ask(slack, "fiona")
+    foreign = await ask(slack, "list", team="T2")
+    assert "There are no personas yet" in foreign["text"]
+    assert "Finance Fiona" not in texts_of(foreign)
+    home, other = slack.runtime.default_org_id, await slack.runtime.org_for("slack", "T2")
+    assert home != other
+    assert [(u.org_id, u.command) for u in slack.usage()] == [(home, "lookup"), (other, "list")]
