@@ -36,6 +36,11 @@ BOT_TOKEN = "xoxb-1111-2222-fakeT1token"
 ADMIN_EMAIL = "admin@tallyworks.example"
 MANAGER_EMAIL = "manager@tallyworks.example"
 OWNER_EMAIL = "fiona.owner@tallyworks.example"  # owns Finance Fiona in the samples
+# OAuth (many workspaces): the app's credentials and each workspace's bot token.
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "c0ffee0c0ffee0c0ffee0c0ffee0c0ff"
+STATE_SECRET = "state-secret-for-tests-0123456789"
+TOKENS = {"TA": "xoxb-aaaa-team-a-token", "TB": "xoxb-bbbb-team-b-token"}
 
 
 @dataclass
@@ -149,14 +154,9 @@ async def slack(make_slack: MakeSlack) -> Slack:
     return await make_slack()
 
 
-CLIENT_ID = "1111.2222"
-CLIENT_SECRET = "c0ffee0c0ffee0c0ffee0c0ffee0c0ff"
-STATE_SECRET = "state-secret-for-tests-0123456789"
-TOKENS = {"TA": "xoxb-aaaa-team-a-token", "TB": "xoxb-bbbb-team-b-token"}
-
-
 @pytest.fixture
 async def oauth_slack(make_slack: MakeSlack, fake_slack: FakeSlackAPI) -> Slack:
+    """The OAuth app (many workspaces); workspaces TA and TB can install it."""
     fake_slack.oauth_clients[CLIENT_ID] = CLIENT_SECRET
     for team, token in TOKENS.items():
         workspace = fake_slack.add_workspace(team, token, name=f"Company {team[-1]}")
