@@ -275,3 +275,17 @@ class AppSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveredEvent(Base):
+    """An inbound platform event already acted on. Slack redelivers events it believes were
+    missed (and Bolt does not deduplicate them): each event id is claimed here, under a
+    unique key, before the bot acts, so a redelivery never acts twice."""
+
+    __tablename__ = "delivered_event"
+    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
