@@ -209,8 +209,6 @@ async def health_handler(turn: Turn) -> Reply:
     )
 
 
-
-
 async def feedback_handler(turn: Turn) -> Reply:
     persona, text = await split_name(turn, turn.command.args)
     if not text.strip():
