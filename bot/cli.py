@@ -269,6 +269,21 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if reply.kind == "history" else 1
 
 
+def cmd_orgs(args: argparse.Namespace, settings: Settings) -> int:
+    runtime = open_runtime(settings)
+    try:
+        orgs = runtime.store.list_orgs()
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(orgs, ensure_ascii=False))
+        return 0
+    for org in orgs:
+        where = ", ".join(org["workspaces"]) or "this install (terminal and home workspaces)"
+        print(f"{org['slug']:<32} {org['personas']:>3} personas  {org['name']}  [{where}]")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from persona_store.db import create_db_engine
 
@@ -303,6 +318,12 @@ def build_parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
         metavar="URL",
         help="SQLAlchemy database URL (default: $PERSONA_BOT_DATABASE_URL, "
         "else persona-bot.db in the working directory)",
+    )
+    parser.add_argument(
+        "--org",
+        metavar="SLUG",
+        help="act for this organization (see `persona-bot orgs`; default: $PERSONA_BOT_ORG, "
+        "else the install's own organization)",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -356,6 +377,10 @@ def build_parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
     p.add_argument("name", nargs="+")
     p.set_defaults(func=cmd_history)
 
+    p = sub.add_parser("orgs", help="list organizations (one per Slack workspace or Teams tenant)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_orgs)
+
     p = sub.add_parser("migrate", help="bring the database schema up to date")
     p.add_argument("--check", action="store_true", help="only tell whether it is up to date")
     p.set_defaults(func=cmd_migrate)
@@ -378,7 +403,7 @@ def main(
     args = parser.parse_args(argv)
     args.extensions = extensions
     try:
-        settings = Settings.from_env(environ, database_url=args.db)
+        settings = Settings.from_env(environ, database_url=args.db, org_slug=args.org)
     except SettingsError as exc:
         print(f"persona-bot: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from bot.catalog import CatalogCache
 from bot.errors import TemporarilyUnavailable
 from bot.metrics import Metrics
 from bot.notify import Notifier
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from persona_store import migrate
 from persona_store.db import create_db_engine, is_sqlite
 from persona_store.records import StoredPersona
@@ -96,7 +96,15 @@ class Runtime:
         """Connect, migrate, make sure the default organization exists, load samples."""
         connect_args: dict[str, Any] = {}
         if not is_sqlite(settings.database_url):
-            connect_args = {"connect_timeout": 3}
+            # Fail fast when PostgreSQL is away, and notice a silently dead connection
+            # (keepalives) instead of waiting on it forever.
+            connect_args = {
+                "connect_timeout": 3,
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+            }
         engine = (
             create_db_engine(settings.database_url, connect_args=connect_args)
             if connect_args
@@ -108,6 +116,16 @@ class Runtime:
         runtime.default_org_id = runtime.store.default_org(settings.org_name)
         if settings.load_samples if seed is None else seed:
             runtime.seed_samples()
+        if settings.org_slug:
+            chosen = runtime.store.org_by_slug(settings.org_slug)
+            if chosen is None:
+                known = ", ".join(o["slug"] for o in runtime.store.list_orgs())
+                engine.dispose()
+                raise SettingsError(
+                    f"there is no organization '{settings.org_slug}' (known: {known}); "
+                    "`persona-bot orgs` lists them"
+                )
+            runtime.default_org_id = chosen
         runtime.usage.start()
         return runtime
 

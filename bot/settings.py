@@ -55,6 +55,7 @@ class Settings:
     port: int = 3978
     public_url: str | None = None
     org_name: str = "My company"
+    org_slug: str | None = None  # act for this organization instead of the default one
     admins: frozenset[str] = frozenset()
     managers: frozenset[str] = frozenset()
     timezone: str = "UTC"
@@ -78,7 +79,13 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], *, database_url: str | None = None) -> Settings:
+    def from_env(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        database_url: str | None = None,
+        org_slug: str | None = None,
+    ) -> Settings:
         """Build settings from an environment mapping; raise SettingsError on bad values."""
 
         def get(name: str) -> str | None:
@@ -109,6 +116,7 @@ class Settings:
             port=_int(environ, "PERSONA_BOT_PORT", 3978, 0, 65535),
             public_url=(get("PERSONA_BOT_PUBLIC_URL") or "").rstrip("/") or None,
             org_name=get("PERSONA_BOT_ORG_NAME") or "My company",
+            org_slug=org_slug or get("PERSONA_BOT_ORG"),
             admins=_list(get("PERSONA_BOT_ADMINS")),
             managers=_list(get("PERSONA_BOT_MANAGERS")),
             timezone=timezone,

@@ -227,6 +227,34 @@ class PersonaStore:
                 ).one()
         return org_id
 
+    def org_by_slug(self, slug: str) -> int | None:
+        with self._sessions() as s:
+            return s.scalar(select(Organization.id).where(Organization.slug == slug))
+
+    def list_orgs(self) -> list[dict[str, Any]]:
+        """Every organization with its workspaces/tenants and how many personas it has."""
+        with self._sessions() as s:
+            orgs = s.execute(select(Organization).order_by(Organization.id)).scalars().all()
+            tenants = s.execute(select(PlatformTenant)).scalars().all()
+            counts = dict(
+                s.execute(
+                    select(Persona.org_id, func.count())
+                    .where(Persona.archived.is_(False))
+                    .group_by(Persona.org_id)
+                ).all()
+            )
+            return [
+                {
+                    "slug": org.slug,
+                    "name": org.name,
+                    "personas": int(counts.get(org.id, 0)),
+                    "workspaces": sorted(
+                        f"{t.platform}:{t.external_id}" for t in tenants if t.org_id == org.id
+                    ),
+                }
+                for org in orgs
+            ]
+
     def org_name(self, org_id: int) -> str:
         with self._sessions() as s:
             return s.scalars(select(Organization.name).where(Organization.id == org_id)).one()

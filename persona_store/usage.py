@@ -52,8 +52,16 @@ def write_usage(engine: Engine, records: Sequence[UsageRecord]) -> None:
         return
     rows = [asdict(r) for r in records]
     for row in rows:
+        # Column limits: a longer value must not fail the whole batch (it would be retried
+        # forever); platform ids over 128 characters are rare and stay recognisable cut.
         if row["query"] is not None:
             row["query"] = row["query"][:1000]
+        row["user_id"] = row["user_id"][:128]
+        if row["channel"] is not None:
+            row["channel"] = row["channel"][:128]
+        if row["deal_id"] is not None:
+            row["deal_id"] = row["deal_id"][:128]
+        row["command"] = row["command"][:32]
     with engine.begin() as conn:
         conn.execute(insert(UsageEvent), rows)
 

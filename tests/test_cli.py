@@ -142,3 +142,36 @@ def test_unreachable_database_is_a_clear_error(capsys: pytest.CaptureFixture[str
     )
     err = capsys.readouterr().err
     assert code == 1 and "cannot use the database" in err and "secret-pw" not in err
+
+
+def test_org_option_imports_into_a_workspaces_own_organization(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = create_db_engine(sqlite_url)
+    try:
+        from persona_store import migrate
+
+        migrate.upgrade(engine)
+        store = PersonaStore(engine)
+        store.default_org()
+        other = store.org_for_tenant("slack", "T_OTHER", "Other Inc")
+    finally:
+        engine.dispose()
+    code, out, _ = run(["orgs", "--json"], sqlite_url, capsys)
+    slugs = {o["slug"]: o for o in json.loads(out)}
+    assert code == 0 and slugs["slack-t-other"]["workspaces"] == ["slack:T_OTHER"]
+
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "personas:\n  - {key: solo-sam, name: Solo Sam, role: Founder, summary: Does it all.}\n"
+    )
+    assert run(["--org", "slack-t-other", "import", str(good)], sqlite_url, capsys)[0] == 0
+    engine = create_db_engine(sqlite_url)
+    try:
+        store = PersonaStore(engine)
+        assert [p.key for p in store.list_personas(other)] == ["solo-sam"]
+        assert [p.key for p in store.list_personas(store.default_org())] == []
+    finally:
+        engine.dispose()
+    code, _, err = run(["--org", "nope", "export"], sqlite_url, capsys)
+    assert code == 2 and "no organization 'nope'" in err and "slack-t-other" in err

@@ -94,3 +94,21 @@ def test_counts_per_command_and_persona(engine: Engine) -> None:
     assert counts["by_command"] == {"lookup": 2, "list": 1}
     assert counts["users"] == 2
     assert counts["unmatched"] == 2
+
+
+def test_over_long_platform_ids_do_not_poison_a_batch(engine: Engine) -> None:
+    org = PersonaStore(engine).default_org()
+    long_id = "29:" + "x" * 300
+    record = UsageRecord(
+        org_id=org,
+        ts=now_ms(),
+        platform="teams",
+        user_id=long_id,
+        command="lookup",
+        channel="19:" + "c" * 300,
+        deal_id="D" * 300,
+    )
+    write_usage(engine, [record, event(org)])
+    with engine.connect() as conn:
+        users = conn.execute(select(UsageEvent.user_id).order_by(UsageEvent.id)).scalars().all()
+    assert users == [long_id[:128], "U0"]
