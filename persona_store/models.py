@@ -220,3 +220,8 @@ class DealPersona(Base):
     source: Mapped[str] = mapped_column(String(16))  # lookup, fit, confirmed
     user_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The outbox and review-cycle tables live with their operations; importing them here puts
+# them in Base.metadata wherever the models are loaded (Alembic included).
+from persona_store import outbox as _outbox  # noqa: E402, F401
