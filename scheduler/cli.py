@@ -23,7 +23,7 @@ from bot.extensions import Extension
 from bot.runtime import Runtime
 from bot.settings import Settings
 from persona_store import outbox
-from scheduler.config import SchedulerConfig
+from scheduler.config import SchedulerConfig, with_home_org
 from scheduler.due import describe
 from scheduler.service import SchedulerService
 from scheduler.tick import collect
@@ -103,6 +103,7 @@ def cmd_nudges(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     runtime = Runtime.open(settings, seed=False)
     try:
+        config = with_home_org(config, runtime.default_org_id)
         now = runtime.clock()
         if args.resend is not None:
             row = outbox.resend(runtime.engine, args.resend, now)

@@ -8,7 +8,7 @@ channel) and from the ``PERSONA_BOT_SCHEDULER*`` / ``PERSONA_BOT_OUTBOX_*`` vari
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.settings import Settings, SettingsError
@@ -26,6 +26,11 @@ class Rules:
     timezone: str = "UTC"
     digest_weekday: int = 0  # Monday
     digest_hour: int = 9
+    # The organization the admins, managers and escalation channel belong to (the
+    # single-company install's). Other organizations (other Slack workspaces or Teams
+    # tenants) get their owners' nudges but never reach these people: each organization's
+    # data stays its own. None: every organization (tests of the bare rules).
+    home_org: int | None = None
     reminder_after: timedelta = timedelta(days=7)
     escalate_after: timedelta = timedelta(days=14)
     snooze_for: timedelta = timedelta(days=7)
@@ -69,6 +74,13 @@ class SchedulerConfig:
             max_attempts=int(_number(extra, "PERSONA_BOT_OUTBOX_MAX_ATTEMPTS", 10, 1, 100)),
             backoff_base=_number(extra, "PERSONA_BOT_OUTBOX_BACKOFF_SECONDS", 5.0, 0.01, 3600),
         )
+
+
+def with_home_org(config: SchedulerConfig, org_id: int) -> SchedulerConfig:
+    """The configuration with the home organization filled in (when it was not given)."""
+    if config.rules.home_org is not None:
+        return config
+    return replace(config, rules=replace(config.rules, home_org=org_id))
 
 
 def _people(extra: Mapping[str, str], name: str, fallback: frozenset[str]) -> tuple[str, ...]:

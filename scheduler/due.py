@@ -19,6 +19,10 @@ The weekly digest goes to every manager and admin at the configured weekday and 
 configured time zone, key (digest, "org:ID to WHO", ISO week). Only the current week's
 digest is ever due, so a bot that was down for three weeks sends one digest, not three; and
 never one for a week whose digest time came before the organization existed.
+
+Managers, admins and the escalation channel belong to the home organization: the owners of
+other organizations' personas get their nudges, but those organizations' escalations find
+nobody (and fail visibly) rather than cross over to another company's people.
 """
 
 from __future__ import annotations
@@ -90,8 +94,11 @@ def describe(to: Address | None) -> str:
     return to.get("email") or to.get("user_id") or "nobody"
 
 
-def admin_addresses(rules: Rules) -> list[Address]:
-    """Where escalations and alerts go: the escalation channel, else every admin."""
+def admin_addresses(rules: Rules, org_id: int | None = None) -> list[Address]:
+    """Where escalations and alerts about ``org_id`` go: the escalation channel, else every
+    admin; nobody for an organization other than the home one."""
+    if rules.home_org is not None and org_id is not None and org_id != rules.home_org:
+        return []
     if rules.escalation_channel:
         return [channel_address(rules.escalation_channel)]
     return [address(a) for a in sorted(rules.admins)]
@@ -151,7 +158,7 @@ def review_items(p: PersonaFacts, rules: Rules, now: datetime) -> list[DueItem]:
             )
         )
     if now >= p.due_at + rules.escalate_after:
-        admins: list[Address | None] = [*admin_addresses(rules)] or [None]
+        admins: list[Address | None] = [*admin_addresses(rules, p.org_id)] or [None]
         for to in admins:  # None: nobody to tell, recorded as a failure
             items.append(
                 DueItem(
@@ -178,6 +185,8 @@ def digest_slot(now: datetime, rules: Rules) -> tuple[str, datetime]:
 
 
 def digest_items(org: OrgFacts, rules: Rules, now: datetime) -> list[DueItem]:
+    if rules.home_org is not None and org.org_id != rules.home_org:
+        return []  # the managers and admins are the home organization's
     week, at = digest_slot(now, rules)
     if now < at or org.created_at >= at:
         return []

@@ -30,7 +30,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.errors import TemporarilyUnavailable
-from scheduler.config import SchedulerConfig
+from scheduler.config import SchedulerConfig, with_home_org
 from scheduler.tick import TickResult, run_tick
 from scheduler.worker import DeliveryWorker, register_metrics
 
@@ -45,8 +45,8 @@ class SchedulerService:
         self, runtime: Runtime, config: SchedulerConfig, *, worker: DeliveryWorker | None = None
     ) -> None:
         self.runtime = runtime
-        self.config = config
-        self.worker = worker or DeliveryWorker(runtime, config)
+        self.config = with_home_org(config, runtime.default_org_id)
+        self.worker = worker or DeliveryWorker(runtime, self.config)
         register_metrics(runtime, self.worker)
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": MemoryJobStore()},
@@ -84,6 +84,9 @@ class SchedulerService:
         self._wake.set()
 
     async def start(self) -> None:
+        # APScheduler logs every run of every job at INFO: two lines a minute per replica
+        # that say nothing. Failures and missed runs are still logged (WARNING and up).
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
         self._stopping = False
         self.worker.stopping = False
         self.scheduler.add_job(

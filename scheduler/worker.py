@@ -37,7 +37,7 @@ from bot.model import Reply
 from bot.notify import DeliveryError, Notifier, Recipient, Undeliverable
 from persona_store import outbox
 from persona_store.outbox import DueItem, OutboxRow
-from scheduler.config import SchedulerConfig
+from scheduler.config import SchedulerConfig, with_home_org
 from scheduler.due import admin_addresses, describe
 from scheduler.messages import reply_for
 
@@ -121,7 +121,7 @@ class DeliveryWorker:
         rng: random.Random | None = None,
     ) -> None:
         self.runtime = runtime
-        self.config = config
+        self.config = with_home_org(config, runtime.default_org_id)
         self.name = name or worker_name()
         self.rng = rng or random.Random()
         self.stats = WorkerStats()
@@ -402,7 +402,7 @@ class DeliveryWorker:
                 },
                 row.persona_id,
             )
-            for to in admin_addresses(self.config.rules)
+            for to in admin_addresses(self.config.rules, row.org_id)
         ]
 
 
