@@ -204,7 +204,17 @@ class DeliveryWorker:
     async def deliver(self, row: OutboxRow) -> None:
         rt, engine = self.runtime, self.runtime.engine
         now = rt.clock()
-        reply, reason = await rt.db(reply_for, rt, row, now)
+        try:
+            reply, reason = await rt.db(reply_for, rt, row, now)
+        except TemporarilyUnavailable:
+            raise  # the row stays claimed; its lease hands it back
+        except Exception as exc:  # a bug building this message: bounded like a failed send
+            log.exception("could not build the %s", row.label)
+            lease = self.config.lease
+            if await rt.db(outbox.begin_send, engine, row.id, self.name, now, lease=lease):
+                error = f"could not build the message: {type(exc).__name__}: {exc}"
+                await self._retry(row, row.attempts + 1, error, None, None)
+            return
         if reply is None:
             await rt.db(outbox.mark_cancelled, engine, row.id, self.name, now, reason=reason)
             self.stats.cancelled += 1
@@ -280,7 +290,7 @@ class DeliveryWorker:
             else:
                 return str(message_id), platform
         if not candidates:
-            refusals.append(f"{to.get('platform') or 'no'} chat platform is configured")
+            refusals.append(f"no {to.get('platform') or 'chat'} notifier is configured")
         if permanent:
             raise _Permanent("; ".join(refusals))
         raise _Unreachable("; ".join(refusals))
@@ -355,11 +365,16 @@ class DeliveryWorker:
             else self._alerts(row, "no-recipient" if no_recipient else "unreachable", error)
         )
         if not alerts:
-            hint = (
-                ""
-                if row.kind in ADMIN_KINDS
-                else "; set PERSONA_BOT_ADMINS or PERSONA_BOT_ESCALATION_CHANNEL to be told"
-            )
+            home = self.config.rules.home_org
+            if row.kind in ADMIN_KINDS:
+                hint = ""
+            elif home is not None and row.org_id != home:
+                hint = (
+                    "; this organization has no admins to tell (the configured ones belong "
+                    "to the home organization)"
+                )
+            else:
+                hint = "; set PERSONA_BOT_ADMINS or PERSONA_BOT_ESCALATION_CHANNEL to be told"
             await self._fail(row, f"{error}{hint}")
             return
         await rt.db(

@@ -20,7 +20,7 @@ from bot.notify import Recipient
 from bot.runtime import Runtime
 from bot.settings import Settings
 from persona_store import outbox
-from scheduler.config import SchedulerConfig
+from scheduler.config import SchedulerConfig, with_home_org
 from scheduler.service import SchedulerService
 from scheduler.tick import run_tick
 from scheduler.worker import DeliveryWorker
@@ -58,7 +58,8 @@ class World:
         self.runtime = Runtime.open(self.settings, seed=False, clock=self.clock)
         if notifier is not None:
             self.runtime.notifiers["slack"] = notifier
-        self.config = SchedulerConfig.from_settings(self.settings)
+        config = SchedulerConfig.from_settings(self.settings)
+        self.config = with_home_org(config, self.runtime.default_org_id)
 
     def personas(self, count: int, *, owner: str | None = "owner{i}@example.com") -> None:
         specs = [
@@ -330,3 +331,25 @@ async def test_the_service_honours_retry_after_in_real_time(
     elapsed = platform.deliveries[-1].at - first.at
     assert 2.0 <= elapsed <= 2 * 1.25 + 1.0, elapsed
     assert Counter(platform.keys()).most_common(1)[0][1] == 1
+
+
+async def test_another_organizations_problems_stay_in_that_organization(
+    world_factory, platform: FakePlatform, notifier: HttpNotifier
+) -> None:
+    world: World = world_factory(notifier, PERSONA_BOT_ADMINS=ADMIN)
+    platform.known = {ADMIN}
+    store = world.runtime.store
+    other = store.org_for_tenant("slack", "T_OTHER", "Other company")
+    store.import_personas(
+        other, [persona("theirs", "stranger@other.example")], "t", now=START - timedelta(days=110)
+    )
+    await world.tick()
+    await world.drive(world.worker(), lambda: not [r for r in world.rows() if r.state == "pending"])
+    assert platform.deliveries == []  # the home organization's admin hears nothing of it
+    states = {(r.kind, r.state) for r in world.rows()}
+    assert states == {("review", "failed"), ("escalation", "failed")}
+    problems = outbox.delivery_problems(world.runtime.engine, other, world.clock.now)
+    assert len(problems) == 2
+    assert "no admins to tell" in " ".join(p.error or "" for p in problems)
+    home = outbox.delivery_problems(world.runtime.engine, world.runtime.default_org_id, START)
+    assert home == []

@@ -38,6 +38,8 @@ from scheduler.verbs import install
 from tests.fakes.platform import RecordingNotifier, Sent
 from tests.scheduler_support import FakeClock, persona, press, utc
 
+pytestmark = pytest.mark.slow  # a year of six-hour ticks: about five seconds
+
 START = utc(2030, 1, 1)  # a Tuesday
 END = START + timedelta(days=365)
 STEP = timedelta(hours=6)
