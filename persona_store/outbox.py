@@ -51,6 +51,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     delete,
     func,
     select,
@@ -128,6 +129,11 @@ class ReviewState(Base):
 
 T = cast(Table, OutboxEntry.__table__)
 RS = cast(Table, ReviewState.__table__)
+# Among rows due at the same moment (one tick after downtime), the owner hears before the
+# admins hear about the owner; keys alone would sort escalations before reviews.
+CLAIM_ORDER = case(
+    {"review": 0, "reminder": 1, "alert": 2, "escalation": 3}, value=T.c.kind, else_=4
+)
 
 
 @dataclass(frozen=True)
@@ -266,7 +272,7 @@ def claim(
             conn.scalars(
                 select(T.c.id)
                 .where(T.c.state == PENDING, T.c.next_attempt_at <= now)
-                .order_by(T.c.next_attempt_at, T.c.id)
+                .order_by(T.c.next_attempt_at, CLAIM_ORDER, T.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
@@ -281,7 +287,7 @@ def claim(
         rows = conn.execute(
             _select_rows()
             .where(T.c.id.in_(ids), T.c.state == CLAIMED, T.c.claimed_by == worker)
-            .order_by(T.c.next_attempt_at, T.c.id)
+            .order_by(T.c.next_attempt_at, CLAIM_ORDER, T.c.id)
         ).mappings()
         return [_row(r) for r in rows]
 

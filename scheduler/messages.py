@@ -105,13 +105,18 @@ def escalation_reply(
     owner = persona.spec.owner
     if owner is None:
         intro = f"{name} has no owner, so nobody was asked to review it."
-    elif nudged is not None:
+    elif nudged is None:
+        intro = f"Its owner {owner} has not been reached (see the alert about it)."
+    elif now - nudged < timedelta(days=7):
+        intro = (
+            f"Its owner {owner} was only asked on {_day(nudged)}: persona-bot was not "
+            f"running when the review fell due on {_day(cycle_due(persona))}."
+        )
+    else:
         intro = (
             f"Its owner {owner} was asked on {_day(nudged)} and has neither reviewed "
             "nor snoozed it since."
         )
-    else:
-        intro = f"Its owner {owner} could not be asked (see the earlier alert) or was not yet."
     blocks: list[Block] = [
         Header(header),
         Text(intro),

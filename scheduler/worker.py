@@ -316,6 +316,11 @@ class DeliveryWorker:
                     return
                 await asyncio.sleep(0.5 * 2**attempt)
                 continue
+            if not ok:
+                # Either an earlier try did commit (its answer was lost), or the row was
+                # handed to an operator's resend meanwhile.
+                now_row = await rt.db(outbox.get, rt.engine, row.id)
+                ok = now_row is not None and now_row.message_id == message_id
             if ok:
                 self.stats.sent += 1
                 log.info("%s sent to %s via %s", row.label, row.recipient_label, via)

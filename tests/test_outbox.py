@@ -169,3 +169,14 @@ def test_concurrent_replicas_enqueue_and_claim_each_row_once(engine: Engine, org
     everything = [row_id for got in claimed.values() for row_id in got]
     assert len(everything) == 120 and len(set(everything)) == 120
     assert len(outbox.rows(engine)) == 120
+
+
+def test_owners_hear_before_the_admins_hear_about_them(engine: Engine, org: int) -> None:
+    same_tick = [
+        DueItem("digest", "org:1 to m", "2030-W09", org, {}),
+        DueItem("escalation", "persona:1 to admin", "2030-02-14", org, {}),
+        DueItem("review", "persona:1", "2030-02-14", org, {}),
+    ]
+    outbox.enqueue(engine, same_tick, NOW)  # inserted in key order: escalation before review
+    order = [outbox.claim(engine, "w", NOW, limit=1, lease=LEASE)[0].kind for _ in range(3)]
+    assert order == ["review", "escalation", "digest"]
