@@ -3,26 +3,32 @@ and a delivery worker sends it exactly once through the platforms' Notifiers.
 
 Plugged into the core as the ``scheduler`` extension: it starts with ``persona-bot serve``
 (unless ``PERSONA_BOT_SCHEDULER=0``), adds the ``snooze`` and ``edit`` verbs of the nudge's
-buttons, and the ``persona-bot scheduler`` and ``persona-bot nudges`` commands.
+buttons, and the ``persona-bot scheduler`` and ``persona-bot nudges`` commands. Every CLI
+command loads the extensions, so APScheduler and aiohttp are only imported when needed.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from bot.extensions import Extension
-from bot.router import Router
-from bot.runtime import Runtime
 from scheduler.cli import add_commands
-from scheduler.config import SchedulerConfig
-from scheduler.service import SchedulerService
 from scheduler.verbs import install
 
-SERVICE = web.AppKey("scheduler", SchedulerService)
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bot.router import Router
+    from bot.runtime import Runtime
+    from scheduler.service import SERVICE as SERVICE
+    from scheduler.service import SchedulerService as SchedulerService
 
 
 def mount_web(app: web.Application, runtime: Runtime, router: Router) -> str | None:
     """Run the scheduler with the web app: started on startup, stopped on shutdown."""
+    from scheduler.config import SchedulerConfig
+    from scheduler.service import SERVICE, SchedulerService
+
     config = SchedulerConfig.from_settings(runtime.settings)
     if not config.enabled:
         return None
@@ -39,6 +45,14 @@ def mount_web(app: web.Application, runtime: Runtime, router: Router) -> str | N
     app.on_shutdown.append(stop)
     # Not a chat platform: nothing for the platforms' status line (the service logs).
     return None
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("SERVICE", "SchedulerService"):
+        from scheduler import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module 'scheduler' has no attribute {name!r}")
 
 
 extension = Extension(

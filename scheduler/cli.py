@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.extensions import Extension
@@ -25,8 +25,10 @@ from bot.settings import Settings
 from persona_store import outbox
 from scheduler.config import SchedulerConfig, with_home_org
 from scheduler.due import describe
-from scheduler.service import SchedulerService
 from scheduler.tick import collect
+
+if TYPE_CHECKING:
+    from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ async def run_scheduler(
 
     from bot.cli import build_router
     from bot.web import create_app
+    from scheduler.service import SchedulerService
 
     runtime = await asyncio.to_thread(Runtime.open, settings, seed=False)
     try:

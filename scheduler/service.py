@@ -25,6 +25,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from aiohttp import web
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -147,3 +148,7 @@ class SchedulerService:
             await self.worker.release_claims()
         except Exception as exc:  # the lease expiry hands them back later anyway
             log.warning("could not hand back claimed outbox rows: %s", exc)
+
+
+# Where ``persona-bot serve`` keeps its scheduler in the web app.
+SERVICE = web.AppKey("scheduler", SchedulerService)
