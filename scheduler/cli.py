@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -29,8 +28,6 @@ from scheduler.tick import collect
 
 if TYPE_CHECKING:
     from scheduler.service import SchedulerService
-
-log = logging.getLogger(__name__)
 
 
 async def run_scheduler(
