@@ -23,6 +23,7 @@ from bot.router import Router, Turn
 from bot.runtime import Runtime
 from bot.summaries import stats_handler
 from persona_store.health import MAX_PRIMARY, UNUSED_DAYS, assess
+from persona_store.outbox import delivery_problems
 from persona_store.store import Revision
 from persona_store.usage import last_used_ms
 
@@ -156,7 +157,8 @@ async def health_handler(turn: Turn) -> Reply:
     catalog = await turn.catalog()
     used = await runtime.db(last_used_ms, runtime.engine, turn.org_id)
     last_used = {pid: datetime.fromtimestamp(ts / 1000, UTC) for pid, ts in used.items()}
-    report = assess(catalog.personas, last_used, runtime.clock())
+    deliveries = await runtime.db(delivery_problems, runtime.engine, turn.org_id, runtime.clock())
+    report = assess(catalog.personas, last_used, runtime.clock(), deliveries)
     blocks: list[Block] = [Header("Persona programme health")]
     if not report.personas:
         blocks.append(Text(messages.NO_PERSONAS))
@@ -200,12 +202,21 @@ async def health_handler(turn: Turn) -> Reply:
         if unused
         else Text(f"Every persona was looked up in the last {UNUSED_DAYS} days.", title="✅ Usage")
     )
+    if report.deliveries:
+        states = {"uncertain": "may not have arrived", "alerted": "recipient unreachable"}
+        lines = tuple(
+            f"{d.label} to {d.recipient}: {states.get(d.state, d.state)}"
+            + (f" ({d.error})" if d.error else "")
+            + f" [row {d.row_id}]"
+            for d in report.deliveries
+        )
+        blocks.append(Text(title="⚠️ Nudges and digests not delivered", items=lines))
     blocks.append(Context(f"{report.problems} problem(s) found."))
     return Reply(
         summary=f"Persona health: {report.problems} problem(s)",
         blocks=tuple(blocks),
         kind="health",
-        data={"problems": report.problems},
+        data={"problems": report.problems, "undelivered": len(report.deliveries)},
     )
 
 

@@ -21,7 +21,7 @@ from bot.grammar import parse
 from bot.model import Command, ConversationRef, Reply, UserRef
 from bot.permissions import Role, role_of
 from bot.runtime import Runtime
-from persona_store.usage import UsageRecord, now_ms
+from persona_store.usage import UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class Router:
         self.runtime.usage.record(
             UsageRecord(
                 org_id=turn.org_id,
-                ts=now_ms(),
+                ts=int(self.runtime.clock().timestamp() * 1000),
                 platform=command.platform,
                 user_id=command.user.id,
                 channel=command.conversation.channel or None,

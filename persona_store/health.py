@@ -2,7 +2,8 @@
 
 Too many primary personas (nobody remembers more than five), profiles that are only
 demographics (age and job title say nothing about why people buy), profiles nobody reviewed
-within their cadence, and profiles nobody looked up in 90 days.
+within their cadence, profiles nobody looked up in 90 days, and review nudges or digests that
+could not be delivered.
 """
 
 from __future__ import annotations
@@ -40,9 +41,23 @@ class PersonaHealth:
 
 
 @dataclass(frozen=True)
+class DeliveryProblem:
+    """A nudge, reminder, escalation, alert or digest that did not (certainly) arrive."""
+
+    row_id: int
+    kind: str  # review, reminder, escalation, alert, digest
+    state: str  # failed, uncertain, alerted (owner unreachable), pending (nobody delivering)
+    label: str  # "review nudge for Finance Fiona"
+    recipient: str
+    error: str | None
+    since: datetime
+
+
+@dataclass(frozen=True)
 class HealthReport:
     personas: tuple[PersonaHealth, ...]
     too_many: bool
+    deliveries: tuple[DeliveryProblem, ...] = ()
 
     @property
     def count(self) -> int:
@@ -66,13 +81,23 @@ class HealthReport:
 
     @property
     def problems(self) -> int:
-        return int(self.too_many) + len(self.overdue) + len(self.unused) + len(self.incomplete)
+        return (
+            int(self.too_many)
+            + len(self.overdue)
+            + len(self.unused)
+            + len(self.incomplete)
+            + len(self.deliveries)
+        )
 
 
 def assess(
-    personas: Sequence[StoredPersona], last_used: Mapping[int, datetime], now: datetime
+    personas: Sequence[StoredPersona],
+    last_used: Mapping[int, datetime],
+    now: datetime,
+    deliveries: Sequence[DeliveryProblem] = (),
 ) -> HealthReport:
-    """Measure each active persona; ``last_used`` maps persona id to its newest usage."""
+    """Measure each active persona; ``last_used`` maps persona id to its newest usage;
+    ``deliveries`` are the outbox's problems (``persona_store.outbox.delivery_problems``)."""
     rows = []
     for p in personas:
         if p.archived:
@@ -103,4 +128,6 @@ def assess(
                 unused=unused,
             )
         )
-    return HealthReport(personas=tuple(rows), too_many=len(rows) > MAX_PRIMARY)
+    return HealthReport(
+        personas=tuple(rows), too_many=len(rows) > MAX_PRIMARY, deliveries=tuple(deliveries)
+    )

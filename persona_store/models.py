@@ -289,3 +289,8 @@ class DeliveredEvent(Base):
     platform: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# The outbox and review-cycle tables live with their operations; importing them here puts
+# them in Base.metadata wherever the models are loaded (Alembic included).
+from persona_store import outbox as _outbox  # noqa: E402, F401

@@ -315,3 +315,22 @@ def purge_usage(engine: Engine, older_than_ms: int, *, batch: int = 5000) -> int
             if deleted < batch:
                 break
     return total
+
+
+def recent_viewers(
+    engine: Engine, org_id: int, persona_id: int, since_ms: int
+) -> list[tuple[str, str]]:
+    """The (platform, user id) pairs that looked a persona up since ``since_ms``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(UsageEvent.platform, UsageEvent.user_id)
+            .where(
+                UsageEvent.org_id == org_id,
+                UsageEvent.ts >= since_ms,
+                UsageEvent.persona_id == persona_id,
+                UsageEvent.command == "lookup",
+            )
+            .distinct()
+            .order_by(UsageEvent.platform, UsageEvent.user_id)
+        ).all()
+    return [(str(platform), str(user)) for platform, user in rows]
