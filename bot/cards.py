@@ -91,7 +91,7 @@ def persona_card(
     persona: StoredPersona, now: datetime, *, buttons: bool = True, can_review: bool = False
 ) -> Reply:
     """The rich card of one persona: every data type, goals, pains, objections, owner.
-    ``can_review`` (the viewer owns it or is an admin) adds "Mark reviewed"."""
+    ``can_review`` (the viewer owns it or is an admin) adds "Mark reviewed" and "Edit"."""
     spec = persona.spec
     blocks: list[Block] = [Header(spec.name)]
     if spec.photo_url:
@@ -119,6 +119,7 @@ def persona_card(
                     Button("👍 Helpful", "rate", f"{spec.key} up"),
                     Button("👎 Not helpful", "rate", f"{spec.key} down"),
                     *((Button("✅ Mark reviewed", "review", spec.key),) if can_review else ()),
+                    *((Button("✏️ Edit", "edit", spec.key),) if can_review else ()),
                 )
             )
         )

@@ -38,10 +38,10 @@ class _Input:
     hint: str | None = None
 
 
-def _range(path: str, label: str, section: str, unit: str = "") -> tuple[_Input, _Input]:
+def _range(path: str, label: str, unit: str = "") -> tuple[_Input, _Input]:
     suffix = f" ({unit})" if unit else ""
     return (
-        _Input(f"{path}.min", f"{label}: from{suffix}", "number", section),
+        _Input(f"{path}.min", f"{label}: from{suffix}", "number"),
         _Input(f"{path}.max", f"{label}: to{suffix}", "number"),
     )
 
@@ -55,13 +55,13 @@ INPUTS: tuple[_Input, ...] = (
     _Input("review_every_days", "Review every N days", "number"),
     _Input("demographic.job_titles", "Job titles", "lines", "Demographic", LINES_HINT),
     _Input("demographic.seniority", "Seniority", "lines"),
-    *_range("demographic.experience_years", "Experience", "Demographic", "years"),
-    *_range("demographic.age", "Age", "Demographic", "years"),
+    *_range("demographic.experience_years", "Experience", "years"),
+    *_range("demographic.age", "Age", "years"),
     _Input("demographic.education", "Education", "lines"),
     _Input("demographic.locations", "Locations", "lines"),
     _Input("firmographic.industries", "Industries", "lines", "Firmographic", LINES_HINT),
-    *_range("firmographic.employees", "Employees", "Firmographic"),
-    *_range("firmographic.annual_revenue_usd", "Annual revenue", "Firmographic", "USD"),
+    *_range("firmographic.employees", "Employees"),
+    *_range("firmographic.annual_revenue_usd", "Annual revenue", "USD"),
     _Input("firmographic.regions", "Regions", "lines"),
     _Input("firmographic.stages", "Stages", "lines"),
     _Input("behavioral.channels", "Channels", "lines", "Behavioral", LINES_HINT),
@@ -83,6 +83,9 @@ NEW_INPUTS = (
     _Input("name", "Name"),
 )
 NOTIFY_FIELD = "notify"
+# Inputs a platform could not show (a value longer than its input or card holds), as a
+# comma-separated list: they are kept as the persona has them, never emptied.
+UNSHOWN_FIELD = "unshown"
 REQUIRED = {"key", "name", "role", "summary"}
 _INDEX = re.compile(r"\[\d+\]$")
 
@@ -192,10 +195,10 @@ def field_errors(problems: tuple[Problem, ...], form_fields: set[str]) -> dict[s
     return errors
 
 
-def _can_edit(turn: Turn, persona: StoredPersona) -> None:
+def _can_edit(turn: Turn, persona: StoredPersona, action: str = "edit") -> None:
     if not can_change(turn.user, turn.role, persona):
         raise PermissionDenied(
-            messages.not_allowed(f"edit {persona.name}", "its owner and admins"),
+            messages.not_allowed(f"{action} {persona.name}", "its owner and admins"),
             hint=f"Suggest a change with `/persona feedback {persona.key} ...` instead.",
         )
 
@@ -243,6 +246,7 @@ async def save_handler(turn: Turn) -> Reply:
         _can_edit(turn, base)
     elif turn.role is not Role.ADMIN:
         raise PermissionDenied(messages.not_allowed("create personas", "admins"))
+    _restore_unshown(values, base)
     spec, problems = validate_persona_mapping(
         mapping_from_form(values, base.spec if base else None)
     )
@@ -292,7 +296,7 @@ async def save_handler(turn: Turn) -> Reply:
     notified = 0
     if changed and values.get(NOTIFY_FIELD, "yes") == "yes" and mode == "edit":
         notified = await notify_change(turn, saved)
-    card = cards.persona_card(saved, runtime.clock())
+    card = cards.persona_card(saved, runtime.clock(), can_review=True)  # the editor may edit
     if not changed:
         note = "Nothing changed; the persona is as it was."
     else:
@@ -307,11 +311,21 @@ async def save_handler(turn: Turn) -> Reply:
     )
 
 
+def _restore_unshown(values: dict[str, str], base: StoredPersona | None) -> None:
+    """Fill the inputs the platform could not show with the persona's own values (if it
+    changed meanwhile, the revision check refuses the save anyway)."""
+    names = [n for n in values.pop(UNSHOWN_FIELD, "").split(",") if n]
+    if base is None or not names:
+        return
+    current = {f.name: f.value for f in persona_form(base.spec, revision=base.revision).fields}
+    values.update({name: current[name] for name in names if name in current})
+
+
 async def archive_handler(turn: Turn) -> Reply:
     if not turn.command.args:
         raise CommandError(messages.needs_argument("archive", "fiona"))
     persona = await resolve_persona(turn, turn.command.args)
-    _can_edit(turn, persona)
+    _can_edit(turn, persona, "archive")
     runtime = turn.runtime
     await runtime.db(
         runtime.store.archive_persona,

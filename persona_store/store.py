@@ -295,11 +295,15 @@ class PersonaStore:
             return record_from_row(row) if row else None
 
     @staticmethod
-    def _row(s: Session, org_id: int, key: str) -> Persona | None:
-        return s.scalar(select(Persona).where(Persona.org_id == org_id, Persona.key == key))
+    def _row(s: Session, org_id: int, key: str, *, lock: bool = False) -> Persona | None:
+        """The persona's row; ``lock`` (for writes) makes a concurrent writer of the same
+        persona wait and then read the new revision, so it sees StaleRevision instead of
+        colliding on the revision number (PostgreSQL; SQLite writes one at a time anyway)."""
+        query = select(Persona).where(Persona.org_id == org_id, Persona.key == key)
+        return s.scalar(query.with_for_update() if lock else query)
 
-    def _require(self, s: Session, org_id: int, key: str) -> Persona:
-        row = self._row(s, org_id, key)
+    def _require(self, s: Session, org_id: int, key: str, *, lock: bool = False) -> Persona:
+        row = self._row(s, org_id, key, lock=lock)
         if row is None:
             raise PersonaNotFound(f"no persona with key '{key}'")
         return row
@@ -333,7 +337,7 @@ class PersonaStore:
         note: str | None,
         now: datetime,
     ) -> Persona:
-        row = self._row(s, org_id, spec.key)
+        row = self._row(s, org_id, spec.key, lock=True)
         if row is None:
             if expected_revision not in (None, 0):
                 raise PersonaNotFound(f"no persona with key '{spec.key}'")
@@ -443,7 +447,7 @@ class PersonaStore:
     def _archive(
         self, s: Session, org_id: int, key: str, author: str, note: str | None, now: datetime
     ) -> Persona:
-        row = self._require(s, org_id, key)
+        row = self._require(s, org_id, key, lock=True)
         if row.archived:
             return row
         row.archived = True
@@ -464,7 +468,7 @@ class PersonaStore:
         """Record that the persona was reviewed and still holds (a revision without changes)."""
         now = now or utcnow()
         with self._sessions.begin() as s:
-            row = self._require(s, org_id, key)
+            row = self._require(s, org_id, key, lock=True)
             previous = row.last_reviewed_at
             row.last_reviewed_at = now
             self._add_revision(

@@ -3,11 +3,14 @@ optimistic locking, new and archive."""
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.editor import mapping_from_form
-from bot.model import Command, Form, Reply
+from bot.handlers import default_router
+from bot.model import Buttons, Command, Form, Reply
 from bot.router import Router
 from bot.runtime import Runtime
-from tests.conftest import command
+from tests.conftest import command, make_settings
 
 ADMIN = "U_ADMIN"
 
@@ -134,3 +137,74 @@ async def test_admins_create_and_archive_personas(router: Router, runtime: Runti
     gone = await router.dispatch(command(router, "sally"))
     assert gone.persona_key is None
     assert runtime.store.history(runtime.default_org_id, "sales-sally")[0].action == "archived"
+
+
+async def test_inputs_a_platform_could_not_show_keep_their_saved_values(
+    router: Router, runtime: Runtime
+) -> None:
+    fiona = runtime.store.get_persona(runtime.default_org_id, "finance-fiona")
+    assert fiona is not None and fiona.spec.background and fiona.spec.goals
+    form = (await open_editor(router, "fiona")).form
+    assert form is not None
+    # The platform left Story and Goals out (too long to show) and said so: both are kept.
+    kept = await router.dispatch(
+        submit(
+            router,
+            form,
+            {"background": "", "goals": "", "unshown": "background,goals", "keywords": "audit"},
+        )
+    )
+    assert kept.kind == "card"
+    saved = runtime.store.get_persona(runtime.default_org_id, "finance-fiona")
+    assert saved is not None and saved.spec.keywords == ("audit",)
+    assert (saved.spec.background, saved.spec.goals) == (fiona.spec.background, fiona.spec.goals)
+    # An input shown and emptied is removed.
+    form = (await open_editor(router, "fiona")).form
+    assert form is not None
+    await router.dispatch(submit(router, form, {"background": ""}))
+    emptied = runtime.store.get_persona(runtime.default_org_id, "finance-fiona")
+    assert emptied is not None and emptied.spec.background is None
+
+
+async def test_each_section_heading_comes_once(router: Router) -> None:
+    form = (await open_editor(router, "fiona")).form
+    assert form is not None
+    sections = [f.section for f in form.fields if f.section]
+    assert len(sections) == len(set(sections))
+
+
+async def test_owners_and_admins_get_an_edit_button_on_the_card(router: Router) -> None:
+    def verbs(reply: Reply) -> list[str]:
+        return [
+            b.verb for block in reply.blocks if isinstance(block, Buttons) for b in block.buttons
+        ]
+
+    assert "edit" in verbs(await router.dispatch(command(router, "fiona", user=ADMIN)))
+    assert "edit" not in verbs(await router.dispatch(command(router, "fiona", user="U_SOMEONE")))
+    form = (await open_editor(router, "fiona")).form
+    assert form is not None
+    saved = await router.dispatch(submit(router, form, {"keywords": "audit"}))
+    assert "edit" in verbs(saved)  # the editor may edit again from the saved card
+
+
+async def test_truly_concurrent_saves_never_collide_on_either_database(db_url: str) -> None:
+    """Both saves run at once in the database thread pool: on PostgreSQL the second waits
+    for the first and is asked to reload (not an error about the revision number)."""
+    runtime = Runtime.open(make_settings(db_url, PERSONA_BOT_ADMINS=ADMIN), seed=True)
+    runtime.home_workspaces["slack"] = {"T1"}
+    router = default_router(runtime)
+    try:
+        for attempt in range(5):
+            first = (await open_editor(router, "fiona")).form
+            second = (await open_editor(router, "fiona")).form
+            assert first is not None and second is not None
+            replies = await asyncio.gather(
+                router.dispatch(submit(router, first, {"summary": f"First, take {attempt}."})),
+                router.dispatch(submit(router, second, {"summary": f"Second, take {attempt}."})),
+            )
+            assert sorted(r.kind for r in replies) == ["card", "error"]
+            assert any("changed since you opened" in r.summary for r in replies)
+        history = runtime.store.history(runtime.default_org_id, "finance-fiona")
+        assert [r.number for r in history][:5] == [6, 5, 4, 3, 2]
+    finally:
+        runtime.close()

@@ -53,7 +53,7 @@ from bot.router import Router
 from bot.runtime import Runtime
 from persona_store import deliveries
 
-from . import oauth, texts
+from . import forms, oauth, texts
 from .config import SlackConfig
 from .home import home_view
 from .notifier import SlackNotifier
@@ -164,6 +164,7 @@ class SlackAdapter:
         app.command(re.compile(r"^/"))(self._on_command)
         app.action(re.compile(r".*"))(self._on_action)
         app.view(FEEDBACK_CALLBACK)(self._on_feedback)
+        app.view(forms.FORM_CALLBACK)(self._on_form_submission)
         app.view(re.compile(r".*"))(self._on_other_view)
         app.event("app_mention")(self._on_message_event)
         app.event("message")(self._on_message_event)
@@ -348,9 +349,10 @@ class SlackAdapter:
     async def _email(self, context: AsyncBoltContext, team: str, user: str) -> str | None:
         return await self.people.email(context.client, team, user)
 
-    async def _respond(self, url: str | None, message: Mapping[str, Any]) -> None:
+    async def _respond(self, url: str | None, message: Mapping[str, Any]) -> bool:
+        """Post through a response_url; False if it could not be delivered."""
         if not url:
-            return
+            return False
         client = AsyncWebhookClient(
             url=url,
             session=self.session,
@@ -361,13 +363,15 @@ class SlackAdapter:
             response = await client.send_dict(dict(message))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("Slack response_url could not be reached (%s)", type(exc).__name__)
-            return
+            return False
         if response.status_code != 200:
             log.warning(
                 "Slack refused a reply through response_url (%s %s)",
                 response.status_code,
                 (response.body or "")[:80],
             )
+            return False
+        return True
 
     # slash commands ------------------------------------------------------------------------
 
@@ -398,6 +402,8 @@ class SlackAdapter:
         except Exception:
             log.exception("Slack slash command %r failed", command.verb)
             return {"response_type": "ephemeral", "text": messages.APOLOGY}
+        if reply.form is not None:
+            return await self._open_editor_from_slash(body, context, reply)
         channel = command.conversation.channel
         return message_from_reply(
             reply, origin=Origin(command.verb, command.args), share=not _is_dm(channel)
@@ -497,6 +503,10 @@ class SlackAdapter:
     ) -> None:
         """Answer a click where it happened: in the conversation through response_url, or in
         a modal for clicks in App Home and in modals (which have no conversation)."""
+        if reply.form is not None:
+            if await self._open_editor_from_click(body, context, reply):
+                return
+            reply, origin = forms.not_opened(reply), None
         url = body.get("response_url")
         channel = (
             (body.get("channel") or {}).get("id", "")
@@ -568,6 +578,139 @@ class SlackAdapter:
     async def _on_other_view(self, ack: Callable[..., Awaitable[Any]]) -> None:
         await ack()
 
+    # the persona editor ------------------------------------------------------------------
+
+    async def _open_editor(
+        self,
+        context: AsyncBoltContext,
+        reply: Reply,
+        *,
+        trigger: str | None,
+        channel: str,
+        response_url: str,
+        view: dict[str, Any] | None = None,
+    ) -> bool:
+        """Show the editor of a form reply: in place of the editor's own notice it was
+        reloaded from, on top of another modal, or as a new modal. False if Slack refused
+        (a trigger is good for three seconds)."""
+        assert reply.form is not None
+        modal = forms.editor_view(reply.form, channel=channel, response_url=response_url)
+        try:
+            if view is not None and view.get("callback_id") in forms.EDITOR_CALLBACKS:
+                await context.client.views_update(view_id=view.get("id"), view=modal)
+            elif view is not None and view.get("type") == "modal":
+                await context.client.views_push(trigger_id=trigger, view=modal)
+            else:
+                await context.client.views_open(trigger_id=trigger, view=modal)
+        except SlackApiError as exc:
+            log.info("Slack would not open the editor (%s)", exc.response.get("error"))
+            return False
+        return True
+
+    async def _open_editor_from_slash(
+        self, body: dict[str, Any], context: AsyncBoltContext, reply: Reply
+    ) -> dict[str, Any]:
+        """``/persona edit NAME`` and ``/persona new``: the modal, and a line in the channel
+        (or a button that opens it, if Slack would not)."""
+        opened = await self._open_editor(
+            context,
+            reply,
+            trigger=str(body.get("trigger_id") or "") or None,
+            channel=str(body.get("channel_id") or ""),
+            response_url=str(body.get("response_url") or ""),
+        )
+        return message_from_reply(reply if opened else forms.not_opened(reply))
+
+    async def _open_editor_from_click(
+        self, body: dict[str, Any], context: AsyncBoltContext, reply: Reply
+    ) -> bool:
+        """An "Edit" button (on a card, a nudge, App Home or the editor's notice)."""
+        view = body.get("view") if isinstance(body.get("view"), dict) else None
+        meta = forms.FormMeta.of_view(view)
+        channel = body.get("channel")
+        channel_id = str(channel.get("id") or "") if isinstance(channel, dict) else ""
+        return await self._open_editor(
+            context,
+            reply,
+            trigger=str(body.get("trigger_id") or "") or None,
+            channel=channel_id or (meta.channel if meta else ""),
+            response_url=str(body.get("response_url") or (meta.response_url if meta else "")),
+            view=view,
+        )
+
+    async def _on_form_submission(
+        self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """The editor's Save: answered in the acknowledgement when the save is done within
+        the deadline (inline errors need that); otherwise "Saving…", then the result."""
+        task = await self._within_deadline(self._save_form(body, context))
+        if not task.done():
+            meta = forms.FormMeta.of_view(body.get("view")) or forms.FormMeta("", {})
+            await ack(response_action="update", view=forms.saving_view(meta))
+            self._spawn(self._guarded(self._finish_slow_save(task, body, context), "editor"))
+            return
+        reply, meta = task.result()
+        await ack(**forms.submission_ack(reply, meta, body.get("view") or {}))
+        if reply.kind == "card":
+            self._spawn(self._guarded(self._post_saved(body, context, reply, meta), "editor"))
+
+    async def _save_form(
+        self, body: dict[str, Any], context: AsyncBoltContext
+    ) -> tuple[Reply, forms.FormMeta]:
+        try:
+            user = payload_user(body)
+            email = await self._email(context, payload_team(body), user.id)
+            command, meta = forms.form_submission(body, email=email)
+        except MalformedPayload as exc:
+            log.info("Slack editor submission ignored: %s", exc)
+            return Reply.text(texts.UNREADABLE, kind="error"), forms.FormMeta("", {})
+        return await self.router.dispatch(command), meta
+
+    async def _finish_slow_save(
+        self,
+        task: asyncio.Task[tuple[Reply, forms.FormMeta]],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+    ) -> None:
+        reply, meta = await task
+        if reply.kind == "card":
+            await self._post_saved(body, context, reply, meta)
+        view = body.get("view") or {}
+        try:
+            await context.client.views_update(
+                view_id=view.get("id"), view=forms.after_slow_save(reply, meta)
+            )
+        except SlackApiError as exc:  # e.g. they closed the modal meanwhile
+            log.info("Slack editor not updated after a slow save (%s)", exc.response.get("error"))
+            if reply.kind != "card":
+                message = message_from_reply(reply)
+                message.pop("response_type")
+                await context.client.chat_postMessage(channel=payload_user(body).id, **message)
+
+    async def _post_saved(
+        self,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        reply: Reply,
+        meta: forms.FormMeta,
+    ) -> None:
+        """The saved card, to its editor only: in the conversation the editor was opened
+        from, else (or if that no longer works) as a direct message."""
+        channel = meta.channel
+        message = message_from_reply(
+            reply,
+            origin=Origin("lookup", reply.persona_key or ""),
+            share=bool(channel) and not _is_dm(channel),
+        )
+        if meta.response_url and await self._respond(
+            meta.response_url, {**message, "replace_original": False}
+        ):
+            return
+        message.pop("response_type")
+        await context.client.chat_postMessage(
+            channel=payload_user(body).id, unfurl_links=False, **message
+        )
+
     # mentions and direct messages ----------------------------------------------------------
 
     async def _on_message_event(
@@ -593,6 +736,8 @@ class SlackAdapter:
         email = await self._email(context, command.conversation.workspace, command.user.id)
         command = dataclasses.replace(command, user=dataclasses.replace(command.user, email=email))
         reply = await self.router.dispatch(command)
+        if reply.form is not None:  # a message brings no trigger to open a modal with
+            reply = forms.open_button(reply)
         channel = command.conversation.channel
         direct = event.get("type") == "message"
         message = message_from_reply(

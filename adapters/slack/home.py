@@ -71,7 +71,12 @@ def home_reply(
             blocks.append(
                 Buttons(
                     tuple(
-                        Button(f"Mark {p.name} reviewed", "review", p.key, "primary") for p in due
+                        button
+                        for p in due
+                        for button in (
+                            Button(f"Mark {p.name} reviewed", "review", p.key, "primary"),
+                            Button(f"✏️ Edit {p.name}", "edit", p.key),
+                        )
                     )
                 )
             )

@@ -35,3 +35,18 @@ HOME_REVIEWS_TITLE = "Your personas due for review"
 HOME_NO_REVIEWS = "None of your personas is due for review."
 HOME_USAGE_TITLE = "Usage in the last {days} days"
 HOME_MORE_PERSONAS = "… and {count} more: type `/persona list`."
+EDITOR_CANCEL = "Cancel"
+EDITOR_TITLE = "Persona editor"
+EDITOR_SAVING = "Saving…"
+EDITOR_NOT_OPENED = (
+    "Slack did not open the editor (it must open within a few seconds of the command). "
+    "Press the button to open it."
+)
+EDITOR_OPEN = "✏️ Open the editor"
+EDITOR_PRESS = "Press the button to open the editor."
+EDITOR_TOO_LONG = (
+    "*{label}* is {length:,} characters long, more than a Slack input holds ({limit:,}), so it "
+    "is not shown here and is kept as it is. Change it in the persona file instead "
+    "(`persona-bot export`, edit, `persona-bot import`)."
+)
+EDITOR_PROBLEMS = "Nothing was saved: {count} problem(s) to fix, marked below."

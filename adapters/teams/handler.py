@@ -26,11 +26,10 @@ from botbuilder.schema.teams import TeamInfo
 
 from adapters.teams import texts
 from adapters.teams.config import EMULATOR_TENANT, TeamsConfig
+from adapters.teams.forms import activity_for, card_for, form_submission
 from adapters.teams.references import Person, ReferenceBook
 from adapters.teams.translate import (
     CARD_CONTENT_TYPE,
-    activity_from_reply,
-    card_from_reply,
     command_from_activity,
     feedback_follow_up,
     tenant_of,
@@ -63,9 +62,7 @@ class PersonaTeamsBot(TeamsActivityHandler):
             await self._say(turn_context, texts.text(texts.NOT_TEAMS))
             return
         person = await self._remember_sender(turn_context, tenant)
-        command = command_from_activity(
-            turn_context.activity, verbs=self.router.verbs, tenant=tenant, email=person.email
-        )
+        command = self._command(turn_context.activity, tenant, person)
         if command is None:
             reason = unusable_reason(turn_context.activity)
             await self._say(turn_context, texts.text(UNUSABLE[reason]))
@@ -99,7 +96,15 @@ class PersonaTeamsBot(TeamsActivityHandler):
             raise
 
     async def _say(self, turn_context: TurnContext, reply: Reply) -> None:
-        await turn_context.send_activity(activity_from_reply(reply))
+        await turn_context.send_activity(activity_for(reply))
+
+    def _command(self, activity: Activity, tenant: str, person: Person) -> Command | None:
+        """A submitted editor form, else a button's or the typed command."""
+        return form_submission(activity, tenant=tenant, email=person.email) or (
+            command_from_activity(
+                activity, verbs=self.router.verbs, tenant=tenant, email=person.email
+            )
+        )
 
     # card submissions that arrive as invokes (Action.Execute, msteams invoke buttons) --------
 
@@ -109,7 +114,7 @@ class PersonaTeamsBot(TeamsActivityHandler):
         reply = await self._submitted(turn_context)
         # Universal Actions replace the card in place with the answer.
         return AdaptiveCardInvokeResponse(
-            status_code=200, type=CARD_CONTENT_TYPE, value=card_from_reply(reply)
+            status_code=200, type=CARD_CONTENT_TYPE, value=card_for(reply)
         )
 
     async def on_teams_card_action_invoke(self, turn_context: TurnContext) -> InvokeResponse:
@@ -122,9 +127,7 @@ class PersonaTeamsBot(TeamsActivityHandler):
         if tenant is None:
             return texts.text(texts.NOT_TEAMS)
         person = await self._remember_sender(turn_context, tenant)
-        command = command_from_activity(
-            turn_context.activity, verbs=self.router.verbs, tenant=tenant, email=person.email
-        )
+        command = self._command(turn_context.activity, tenant, person)
         if command is None:
             return texts.text(texts.FOREIGN)
         return await self._run(command)

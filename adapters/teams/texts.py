@@ -14,6 +14,13 @@ ATTACHMENT = f"I can't read files or images. {TRY}"
 FOREIGN = f"That button belongs to a card I no longer understand. {TRY}"
 NOT_TEAMS = "persona-bot answers in Microsoft Teams only."
 CHANNEL_HINT = "In channels and group chats, @mention me first: `@persona-bot fiona`."
+EDITOR_PROBLEMS = "Nothing was saved: {count} problem(s) to fix, marked below."
+EDITOR_REQUIRED = "{label} is required."
+EDITOR_TOO_LONG = (
+    "{label}: {length:,} characters, too long to show in a Teams card, so the saved "
+    "version is kept. Change it in the persona file instead (persona-bot export, edit, "
+    "persona-bot import)."
+)
 
 
 def welcome(advertised: Iterable[str]) -> Reply:

@@ -119,12 +119,54 @@ def block_kit_problems(blocks: Any, limit: int = 50) -> list[str]:
         elif kind == "image":
             if not block.get("image_url", "").startswith("https://"):
                 problems.append(f"block {i}: image without https url")
-        elif kind in ("divider", "input"):
+        elif kind == "input":
+            problems += [f"block {i}: {p}" for p in input_problems(block)]
+        elif kind == "divider":
             pass
         else:
             problems.append(f"block {i}: unknown type {kind!r}")
     if len(action_ids) != len(set(action_ids)):
         problems.append("action_ids are not unique")
+    block_ids = [b["block_id"] for b in blocks if isinstance(b, dict) and "block_id" in b]
+    if len(block_ids) != len(set(block_ids)):
+        problems.append("block_ids are not unique")
+    return problems
+
+
+def input_problems(block: dict[str, Any]) -> list[str]:
+    """What Slack checks in an input block and its element (the elements the bot uses)."""
+    problems: list[str] = []
+    if not 1 <= len(str(block.get("block_id", "x"))) <= 255:
+        problems.append("block_id over 255")
+    label = block.get("label") or {}
+    if label.get("type") != "plain_text" or not 1 <= _text_len(label) <= 2000:
+        problems.append("label missing or over 2000")
+    if "hint" in block and _text_len(block["hint"]) > 2000:
+        problems.append("hint over 2000")
+    element = block.get("element") or {}
+    kind = element.get("type")
+    if kind == "plain_text_input":
+        max_length = element.get("max_length", 3000)
+        if not 1 <= max_length <= 3000:
+            problems.append("max_length outside 1..3000")
+        if len(element.get("initial_value", "")) > min(max_length, 3000):
+            problems.append("initial_value longer than max_length")
+    elif kind == "number_input":
+        if not isinstance(element.get("is_decimal_allowed"), bool):
+            problems.append("number_input without is_decimal_allowed")
+        initial = element.get("initial_value")
+        if initial is not None and not str(initial).lstrip("-").isdigit():
+            problems.append(f"number_input initial_value {initial!r} is not a whole number")
+    elif kind in ("radio_buttons", "static_select"):
+        options = element.get("options") or []
+        if not 1 <= len(options) <= (10 if kind == "radio_buttons" else 100):
+            problems.append(f"{kind} with {len(options)} options")
+        problems += ["option text over 75" for o in options if _text_len(o.get("text")) > 75]
+        initial = element.get("initial_option")
+        if initial is not None and initial not in options:
+            problems.append("initial_option is not one of the options")
+    else:
+        problems.append(f"unknown input element {kind!r}")
     return problems
 
 
@@ -134,6 +176,16 @@ def view_problems(view: Any) -> list[str]:
     problems = block_kit_problems(view.get("blocks"), 100)
     if view["type"] == "modal" and _text_len(view.get("title")) > 24:
         problems.append("modal title over 24")
+    for key in ("submit", "close"):
+        if key in view and not 1 <= _text_len(view[key]) <= 24:
+            problems.append(f"{key} text missing or over 24")
+    inputs = any(b.get("type") == "input" for b in view.get("blocks") or [])
+    if inputs and "submit" not in view:
+        problems.append("a view with input blocks needs a submit button")
+    if len(view.get("private_metadata", "")) > 3000:
+        problems.append("private_metadata over 3000")
+    if len(view.get("callback_id", "")) > 255:
+        problems.append("callback_id over 255")
     return problems
 
 

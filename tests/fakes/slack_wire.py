@@ -114,3 +114,79 @@ def event_body(name: str, *, event_id: str | None = None, **event: Any) -> dict[
     if event_id:
         body["event_id"] = event_id
     return body  # type: ignore[no-any-return]
+
+
+def _input_state(element: dict[str, Any], typed: str | None) -> dict[str, Any]:
+    """An input's entry in ``view.state.values`` as Slack sends it: what was typed, else
+    the pre-filled value (Slack sends ``null`` for an empty text input)."""
+    kind = element["type"]
+    if kind in ("radio_buttons", "static_select"):
+        if typed is None:
+            chosen = element.get("initial_option")
+        else:
+            chosen = next(o for o in element["options"] if o["value"] == typed)
+        return {"type": kind, "selected_option": chosen}
+    value = element.get("initial_value") if typed is None else typed
+    return {"type": kind, "value": value or None}
+
+
+def view_submission_payload(
+    view: dict[str, Any],
+    typed: dict[str, str] | None = None,
+    *,
+    user: str = "U1",
+    user_name: str = "sam.seller",
+    team: str = "T1",
+    view_id: str = "V0EDITOR",
+) -> dict[str, Any]:
+    """The view_submission Slack sends when ``view`` (as the bot opened it) is submitted
+    with ``typed`` changes (block id -> new text); other inputs keep their initial values."""
+    typed = typed or {}
+    payload = copy.deepcopy(recorded("view_submission.json"))
+    payload["user"].update(id=user, team_id=team, username=user_name, name=user_name)
+    payload["team"]["id"] = team
+    values = {
+        block["block_id"]: {
+            block["element"]["action_id"]: _input_state(
+                block["element"], typed.get(block["block_id"])
+            )
+        }
+        for block in view["blocks"]
+        if block["type"] == "input"
+    }
+    payload["view"].update(
+        id=view_id,
+        root_view_id=view_id,
+        blocks=view["blocks"],
+        callback_id=view.get("callback_id", ""),
+        private_metadata=view.get("private_metadata", ""),
+        title=view["title"],
+        state={"values": values},
+    )
+    return payload  # type: ignore[no-any-return]
+
+
+def view_actions_payload(
+    view: dict[str, Any],
+    action_id: str,
+    value: str,
+    *,
+    user: str = "U1",
+    team: str = "T1",
+    view_id: str = "V0EDITOR",
+) -> dict[str, Any]:
+    """A block_actions payload for a click on a button inside a modal (no response_url)."""
+    payload = copy.deepcopy(recorded("block_actions_home.json"))
+    payload["user"].update(id=user, team_id=team)
+    payload["team"]["id"] = team
+    payload["container"] = {"type": "view", "view_id": view_id}
+    payload["view"].update(
+        id=view_id,
+        root_view_id=view_id,
+        type="modal",
+        blocks=view["blocks"],
+        callback_id=view.get("callback_id", ""),
+        private_metadata=view.get("private_metadata", ""),
+    )
+    payload["actions"][0].update(action_id=action_id, value=value)
+    return payload  # type: ignore[no-any-return]

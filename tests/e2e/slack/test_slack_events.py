@@ -115,6 +115,7 @@ async def test_app_home_shows_owners_their_reviews_and_admins_the_usage(slack: S
     assert "Finance Fiona: last reviewed" in owner_view
     assert "Controller Carlos: last" not in owner_view  # owned by someone else
     assert "pb:review:" in " ".join(action_ids(owner.params["view"]))
+    assert "pb:edit:" in " ".join(action_ids(owner.params["view"]))  # edit from the nudge too
     assert "Usage in the last 30 days" not in owner_view
 
 
