@@ -91,7 +91,7 @@ def nudge_reply(
     blocks.append(
         Context(
             f"You get this because you own {name}. Still accurate marks it reviewed; "
-            "Edit shows how to update it; Snooze asks again in 7 days."
+            "Edit opens the editor; Snooze asks again in 7 days."
         )
     )
     return Reply(summary=header, blocks=tuple(blocks), ephemeral=False, persona_key=persona.key)
