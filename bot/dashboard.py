@@ -149,10 +149,23 @@ async def dashboard_url(
     runtime: Runtime, org_id: int, now: datetime | None = None, *, days: int | None = None
 ) -> str:
     """A signed link to an organization's dashboard, valid for 24 hours from ``now``."""
-    now = now or runtime.clock()
-    token = sign(await dashboard_secret(runtime), org_id, now + LINK_LIFETIME)
+    return link(
+        runtime.settings, await dashboard_secret(runtime), org_id, now or runtime.clock(), days
+    )
+
+
+def dashboard_url_sync(
+    runtime: Runtime, org_id: int, now: datetime, *, days: int | None = None
+) -> str:
+    """``dashboard_url`` for code already off the event loop (the digest is built there)."""
+    secret = runtime.settings.dashboard_secret or get_or_create_secret(runtime.engine, SECRET_NAME)
+    return link(runtime.settings, secret, org_id, now, days)
+
+
+def link(settings: Settings, secret: str, org_id: int, now: datetime, days: int | None) -> str:
+    token = sign(secret, org_id, now + LINK_LIFETIME)
     query = {"t": token, **({"days": str(days)} if days else {})}
-    return f"{base_url(runtime.settings)}/dashboard?{urlencode(query)}"
+    return f"{base_url(settings)}/dashboard?{urlencode(query)}"
 
 
 # charts --------------------------------------------------------------------------------------

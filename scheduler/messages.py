@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot import summaries
+from bot.dashboard import dashboard_url_sync
 from bot.model import Block, Button, Buttons, Context, Fields, Header, Reply, Text
 from persona_store import outbox
 from persona_store.outbox import OutboxRow
 from persona_store.records import StoredPersona
-from persona_store.usage import usage_counts
+from persona_store.summary import summarize_days
 from scheduler.activity import ReviewActivity, review_activity
 from scheduler.change_notes import KIND as CHANGE_KIND
 from scheduler.change_notes import change_note_reply
@@ -186,51 +188,10 @@ def _trend(now_count: int, before: int) -> str:
 
 
 def digest_reply(runtime: Runtime, org_id: int, now: datetime) -> Reply:
-    """The weekly digest: uses per persona this week and the trend against last week,
-    searches that found nothing, personas nobody used, and overdue reviews."""
-    engine, store = runtime.engine, runtime.store
-    week_ago = now - timedelta(days=7)
-    this_week = usage_counts(engine, org_id, int(week_ago.timestamp() * 1000))
-    two_weeks = usage_counts(engine, org_id, int((now - timedelta(days=14)).timestamp() * 1000))
-    current = {row["key"]: row["events"] for row in this_week["by_persona"]}
-    both = {row["key"]: row["events"] for row in two_weeks["by_persona"]}
-    personas = store.list_personas(org_id)
-    used = tuple(
-        (p.name, _trend(current.get(p.key, 0), both.get(p.key, 0) - current.get(p.key, 0)))
-        for p in sorted(personas, key=lambda p: (-current.get(p.key, 0), p.name))
-        if current.get(p.key, 0) or both.get(p.key, 0)
-    )
-    unused = tuple(p.name for p in personas if not current.get(p.key))
-    overdue = tuple(
-        f"{p.name}: due {_day(cycle_due(p))}" + (f", owner {p.spec.owner}" if p.spec.owner else "")
-        for p in store.overdue(org_id, now)
-    )
-    header = f"Persona digest: week to {_day(now)}"
-    blocks: list[Block] = [
-        Header(header),
-        Fields(
-            used or (("No persona was used", "0"),), title="Uses per persona (vs the week before)"
-        ),
-        Text(
-            f"{this_week['unmatched']:,} searches found no persona; "
-            f"{this_week['users']:,} people used persona-bot.",
-            title="Searches",
-        ),
-        Text(title="Nobody used", items=unused)
-        if unused
-        else Text("Every persona was used.", title="Nobody used"),
-        Text(title="Reviews overdue", items=overdue)
-        if overdue
-        else Text("No review is overdue.", title="Reviews overdue"),
-        Context("You get this weekly as a persona-bot manager or admin. /persona stats has more."),
-    ]
-    return Reply(
-        summary=header,
-        blocks=tuple(blocks),
-        kind="stats",
-        ephemeral=False,
-        data={"unused": list(unused), "overdue": len(overdue), "unmatched": this_week["unmatched"]},
-    )
+    """The weekly digest: the usage summary of the last 7 days, compact, with a signed link
+    to the dashboard."""
+    summary = summarize_days(runtime.engine, org_id, 7, now)
+    return summaries.digest_reply(summary, dashboard_url_sync(runtime, org_id, now))
 
 
 def reply_for(runtime: Runtime, row: OutboxRow, now: datetime) -> tuple[Reply | None, str]:

@@ -156,10 +156,12 @@ async def test_the_digest_sums_up_the_week(world: tuple[Runtime, Router, FakeClo
     reply = digest_reply(runtime, runtime.default_org_id, datetime.now(UTC))
     text = str(reply.blocks)
     assert reply.kind == "stats" and not reply.ephemeral
-    assert "('Finance Fiona', '2 ↑ (from 0)')" in text
-    assert reply.data["unused"] == ["Finance Frank", "It Ivan"]
-    assert reply.data["unmatched"] == 1
-    assert "Finance Fiona: due" in text and "owner fiona@example.com" in text
+    assert "2 persona lookups" in text and "Most used: Finance Fiona (2 lookups)" in text
+    assert "Nobody used: Finance Frank, It Ivan." in text
+    assert "Top knowledge gaps: “zzz-nothing” ×1" in text
+    # The link in the digest opens this organization's dashboard.
+    url = str(reply.data["dashboard_url"])
+    assert url.startswith("http://127.0.0.1:3978/dashboard?t=")
 
 
 def run_cli(argv: list[str], db: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
