@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from bot.extensions import Extension, add_all_commands, configure, load_extensions
+from bot.file_problems import report_problems
 from bot.handlers import default_router
 from bot.logs import setup_logging
 from bot.model import Command, ConversationRef, Reply, UserRef
@@ -124,14 +125,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         specs = load_persona_file(args.file)
     except PersonaFileError as exc:
-        for problem in exc.problems:
-            print(problem.format(str(args.file)), file=sys.stderr)
-        count = len(exc.problems)
-        print(
-            f"{args.file}: {count} problem{'s' if count != 1 else ''}; nothing was imported.",
-            file=sys.stderr,
-        )
-        return 2
+        return report_problems(args.file, exc.problems)
     if args.dry_run:
         print(f"{args.file}: valid, {len(specs)} personas (dry run: nothing imported).")
         return 0

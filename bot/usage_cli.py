@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 from typing import Any
 
 from bot.dashboard import dashboard_url
+from bot.file_problems import report_problems
 from bot.maintenance import purge_now
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -30,14 +30,7 @@ def cmd_deals_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         layout, rows = read_deals(args.file)
     except DealFileError as exc:
-        for problem in exc.problems:
-            print(problem.format(str(args.file)), file=sys.stderr)
-        count = len(exc.problems)
-        print(
-            f"{args.file}: {count} problem{'s' if count != 1 else ''}; nothing was imported.",
-            file=sys.stderr,
-        )
-        return 2
+        return report_problems(args.file, exc.problems)
     closed = sum(1 for r in rows if r.outcome != "open")
     if args.dry_run:
         print(f"{args.file}: valid {layout} export, {len(rows)} deals, {closed} closed (dry run).")
