@@ -8,11 +8,11 @@ presses it, as a click would in Slack or Teams.
 from __future__ import annotations
 
 import asyncio
-import getpass
 from typing import TextIO
 
 from bot.extensions import Extension
 from bot.model import Button, Command, ConversationRef, UserRef
+from bot.permissions import terminal_user
 from bot.plaintext import render_text
 from bot.router import Router
 from bot.runtime import Runtime
@@ -26,11 +26,7 @@ QUIT = {"quit", "exit", ":q", "bye"}
 
 
 def console_user() -> UserRef:
-    try:
-        name = getpass.getuser()
-    except Exception:
-        name = "you"
-    return UserRef(id=f"console:{name}", name=name)
+    return terminal_user("console")
 
 
 def console_conversation() -> ConversationRef:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import getpass
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from bot.file_problems import report_problems
 from bot.handlers import default_router
 from bot.logs import setup_logging
 from bot.model import Command, ConversationRef, Reply, UserRef
+from bot.permissions import terminal_user
 from bot.plaintext import render_text
 from bot.router import Router
 from bot.runtime import Runtime
@@ -56,11 +56,7 @@ def build_router(runtime: Runtime, extensions: Sequence[Extension]) -> Router:
 
 
 def cli_user() -> UserRef:
-    try:
-        name = getpass.getuser()
-    except Exception:
-        name = "operator"
-    return UserRef(id=f"cli:{name}", name=name)
+    return terminal_user("cli")
 
 
 async def run_command(router: Router, text: str, verb: str | None = None) -> Reply:

@@ -9,6 +9,7 @@ act as admins.
 
 from __future__ import annotations
 
+import getpass
 from enum import StrEnum
 
 from bot.model import UserRef
@@ -52,3 +53,12 @@ def can_read_summaries(role: Role) -> bool:
 def can_change(user: UserRef, role: Role, persona: StoredPersona) -> bool:
     """Review or edit a persona: its owner or an admin."""
     return role is Role.ADMIN or is_owner(user, persona)
+
+
+def terminal_user(platform: str) -> UserRef:
+    """The person at this terminal (``persona-bot chat``, the CLI), named by their login."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no login name in some containers
+        name = "operator"
+    return UserRef(id=f"{platform}:{name}", name=name)
