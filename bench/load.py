@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,9 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def wait_http(url: str, timeout: float = 30.0) -> None:
+def wait_http(
+    url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -78,6 +80,8 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
         except urllib.error.HTTPError:
             return  # it answered: it is up
         except Exception:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"the server of {url} exited with {process.returncode}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not come up within {timeout:.0f} s") from None
             time.sleep(0.1)
@@ -101,7 +105,6 @@ class Target:
     request: Callable[[], Request]
     check: Callable[[int, bytes], str | None]  # status, body -> problem or None
     health_path: str = "/healthz"
-    stop_helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -214,11 +217,17 @@ def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
     server = procs[0]
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(url + target.health_path)
-        status, body = send_once(url, target.request())
-        problem = target.check(status, body)
-        if problem:
-            raise RuntimeError(f"{target.name}: wrong answer before timing: {problem}")
+        try:
+            wait_http(url + target.health_path, process=server)
+            status, body = send_once(url, target.request())
+            problem = target.check(status, body)
+            if problem:
+                raise RuntimeError(f"{target.name}: wrong answer before timing: {problem}")
+        except Exception:
+            for log in sorted(tmp.glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-20:]
+                print(f"--- {log.name}\n" + "\n".join(tail), file=sys.stderr)
+            raise
         use_wrk = shutil.which("wrk") is not None and not args.builtin
 
         def load(seconds: float) -> dict[str, float]:
@@ -247,15 +256,32 @@ def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
                 proc.kill()
 
 
-def python_server(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=pin(SERVER_CPU),
-    )
+def python_server(
+    *argv: str,
+    env: dict[str, str] | None = None,
+    cpu: int = SERVER_CPU,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """A Python process of this checkout, pinned to ``cpu``, its output in ``log`` if given."""
+    # The caller's Slack, Teams and persona-bot settings must not leak into the servers.
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "PERSONA_BOT_", "MICROSOFT_APP_"))
+    }
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env={**inherited, **(env or {}), "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+            preexec_fn=pin(cpu),
+        )
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
 
 
 # targets ---------------------------------------------------------------------------------
@@ -322,7 +348,141 @@ def bolt_target() -> Target:
     )
 
 
-TARGETS: dict[str, Callable[[], Target]] = {"bare": bare_target, "bolt": bolt_target}
+BOT_TOKEN = "xoxb-bench-token"
+BENCH_TEAM = "TBENCH"
+
+
+def serve(port: int, tmp: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``persona-bot serve`` on 127.0.0.1 with its own SQLite database in ``tmp``."""
+    return python_server(
+        "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        env={"PERSONA_BOT_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", **env},
+        log=tmp / "serve.log",
+    )  # fmt: skip
+
+
+def get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
+        return json.loads(resp.read())
+
+
+def card_problem(blocks: object, name: str) -> str | None:
+    """None when ``blocks`` (Block Kit) start with a header naming ``name``."""
+    if not isinstance(blocks, list) or not blocks:
+        return "no blocks"
+    header = blocks[0]
+    text = (header.get("text") or {}).get("text") if isinstance(header, dict) else None
+    if header.get("type") != "header" or text != name:
+        return f"the first block is not the header {name!r}: {str(header)[:200]}"
+    return None
+
+
+def slack_target() -> Target:
+    """A signed ``/persona fiona`` through ``persona-bot serve`` against a fake Web API."""
+    api_port = free_port()
+
+    def start(port: int, tmp: Path) -> list[subprocess.Popen[bytes]]:
+        fake = python_server(
+            "bench/servers/fake_slack.py", str(api_port), BOT_TOKEN, BENCH_TEAM,
+            cpu=LOAD_CPU, log=tmp / "fake_slack.log",
+        )  # fmt: skip
+        wait_http(f"http://127.0.0.1:{api_port}/calls")
+        env = {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": f"http://127.0.0.1:{api_port}/api/",
+        }
+        return [serve(port, tmp, env), fake]
+
+    def check(status: int, body: bytes) -> str | None:
+        if status != 200:
+            return f"HTTP {status}: {body[:200]!r}"
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return f"not JSON: {body[:200]!r}"
+        problem = card_problem(message.get("blocks"), "Finance Fiona")
+        if problem:
+            return problem
+        calls = get_json(f"http://127.0.0.1:{api_port}/calls")
+        if not isinstance(calls, dict) or calls.get("response_url"):
+            return f"the answer went through response_url, not the ack: {calls}"
+        return None
+
+    return Target(
+        name="slack",
+        title="signed /persona fiona through persona-bot serve",
+        start=start,
+        request=lambda: slash_command("fiona"),
+        check=check,
+    )
+
+
+TEAMS_ACTIVITY = {
+    "type": "message",
+    "id": "bench-activity-1",
+    "timestamp": "2026-11-02T09:57:50.123Z",
+    "channelId": "emulator",
+    "from": {"id": "bench-user-1", "name": "Bench Seller", "role": "user"},
+    "conversation": {"id": "bench-conversation-1"},
+    "recipient": {"id": "bench-bot", "name": "persona-bot", "role": "bot"},
+    "text": "fiona",
+    "textFormat": "plain",
+    "locale": "en-US",
+}
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def teams_target() -> Target:
+    """A Teams message through ``/api/messages`` (Emulator mode), the card to a fake
+    Bot Connector."""
+    connector_port = free_port()
+    connector = f"http://127.0.0.1:{connector_port}"
+
+    def start(port: int, tmp: Path) -> list[subprocess.Popen[bytes]]:
+        fake = python_server(
+            "bench/servers/fake_connector.py", str(connector_port),
+            cpu=LOAD_CPU, log=tmp / "fake_connector.log",
+        )  # fmt: skip
+        wait_http(f"{connector}/last")
+        env = {"PERSONA_BOT_TEAMS_ALLOWED_SERVICE_URLS": connector + "/"}
+        return [serve(port, tmp, env), fake]
+
+    def request() -> Request:
+        body = json.dumps({**TEAMS_ACTIVITY, "serviceUrl": connector + "/"}).encode()
+        return Request("POST", "/api/messages", {"Content-Type": "application/json"}, body)
+
+    def check(status: int, body: bytes) -> str | None:
+        if status not in (200, 201):
+            return f"HTTP {status}: {body[:200]!r}"
+        seen = get_json(f"{connector}/last")
+        last = seen.get("last") if isinstance(seen, dict) else None
+        if not isinstance(last, dict):
+            return f"no reply reached the connector: {seen}"
+        cards = [
+            a.get("content")
+            for a in last.get("attachments") or []
+            if a.get("contentType") == ADAPTIVE_CARD
+        ]
+        if not cards or "Finance Fiona" not in json.dumps(cards[0]):
+            return f"the reply is not Finance Fiona's Adaptive Card: {str(last)[:300]}"
+        return None
+
+    return Target(
+        name="teams",
+        title="Teams message -> Adaptive Card through /api/messages",
+        start=start,
+        request=request,
+        check=check,
+    )
+
+
+TARGETS: dict[str, Callable[[], Target]] = {
+    "bare": bare_target,
+    "bolt": bolt_target,
+    "slack": slack_target,
+    "teams": teams_target,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
