@@ -81,7 +81,9 @@ def wait_http(
             return  # it answered: it is up
         except Exception:
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"the server of {url} exited with {process.returncode}")
+                raise RuntimeError(
+                    f"the server of {url} exited with {process.returncode}"
+                ) from None
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not come up within {timeout:.0f} s") from None
             time.sleep(0.1)
