@@ -213,7 +213,10 @@ def send_once(url: str, req: Request) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
+def measure(
+    target: Target, args: argparse.Namespace, tmp: Path, profile: Path | None = None
+) -> Result:
+    """Start the target, check one answer, warm up, time it (sampling it into ``profile``)."""
     port = free_port()
     procs = target.start(port, tmp)
     server = procs[0]
@@ -238,9 +241,12 @@ def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
             return run_client(url, target.request(), seconds, args.connections)
 
         load(args.warmup)
+        spy = start_profiler(server.pid, args.duration, profile) if profile else None
         cpu_before = cpu_seconds(server.pid)
         data = load(args.duration)
         cpu = cpu_seconds(server.pid) - cpu_before
+        if spy is not None:
+            spy.wait(timeout=args.duration + 30)
         return Result(
             rps=data["rps"],
             p50_ms=data["p50"],
@@ -256,6 +262,84 @@ def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+# profiles ------------------------------------------------------------------------------------
+
+PROFILE_RATE = 250  # samples per second
+
+
+def start_profiler(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server for ``seconds`` into collapsed stacks at ``output``."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen(
+        [
+            spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+            "--rate", str(PROFILE_RATE), "--format", "raw",
+            "--output", str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=pin(LOAD_CPU),
+    )  # fmt: skip
+
+
+def _frame_name(frame: str) -> str:
+    """``handle_events (adapters/slack/app.py:181)`` -> ``adapters/slack/app.py:handle_events``
+    (py-spy already shortens library paths to the package)."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        path = path.split(marker, 1)[-1]
+    return f"{path}:{name}"
+
+
+# Waiting, not working: the selector of the event loop, idle pool threads, the usage writer
+# between batches.
+IDLE_FRAMES = ("selectors.py:", "threading.py:Condition.wait", "queue.py:", "thread.py:_worker")
+# Frames on every stack of the event loop, left out of the totals.
+PLUMBING = (
+    "asyncio/", "threading.py:", "<frozen runpy>:", "bot/cli.py:", "aiohttp/web.py:",
+    "aiohttp/web_protocol.py:", "aiohttp/web_app.py:", "aiohttp/web_middlewares.py:",
+)  # fmt: skip
+
+
+def _idle(frame: str) -> bool:
+    return any(marker in frame for marker in IDLE_FRAMES)
+
+
+def summarize_profile(path: Path, top: int = 15) -> str:
+    """Where the server's busy samples went (event loop or other threads), then the functions
+    with the most samples of their own (self) and below them (total)."""
+    own: dict[str, int] = {}
+    below: dict[str, int] = {}
+    loop = threads = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [_frame_name(f) for f in stack.split(";") if " (" in f]
+        if not frames or not count.isdigit() or _idle(frames[-1]):
+            continue
+        samples = int(count)
+        if frames[0].startswith("threading.py:"):
+            threads += samples
+        else:
+            loop += samples
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+        for name in set(frames):
+            if not name.startswith(PLUMBING):
+                below[name] = below.get(name, 0) + samples
+    busy = loop + threads
+    if not busy:
+        return f"{path.name}: no samples (is py-spy allowed to attach?)"
+    lines = [
+        f"{path.name}: {busy} busy samples at {PROFILE_RATE}/s: event loop {loop / busy:.0%}, "
+        f"other threads {threads / busy:.0%}"
+    ]
+    for title, table in (("self", own), ("total", below)):
+        lines.append(f"  top {title}:")
+        for name, samples in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"    {samples / busy:6.1%}  {name}")
+    return "\n".join(lines)
 
 
 def python_server(
@@ -491,11 +575,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds timed per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before timing")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="0: only --profile")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", default=",".join(TARGETS), help="comma-separated targets")
     parser.add_argument("--builtin", action="store_true", help="use the aiohttp client, not wrk")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="after the rounds, run each target once more under py-spy; write the collapsed "
+        "stacks to DIR and print each one's top costs",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in TARGETS]
@@ -523,6 +614,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"errors {result.errors}",
                     file=sys.stderr,
                 )
+        summaries = []
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                work = Path(tmpdir) / f"{name}-profile"
+                work.mkdir()
+                stacks = args.profile / f"{name}.txt"
+                result = measure(TARGETS[name](), args, work, profile=stacks)
+                print(
+                    f"  profiled {name:>6}: {result.rps:9.0f} req/s under py-spy",
+                    file=sys.stderr,
+                )
+                summaries.append(summarize_profile(stacks))
     medians = {
         name: Result(
             rps=statistics.median(r.rps for r in rs),
@@ -532,8 +636,12 @@ def main(argv: list[str] | None = None) -> int:
             errors=sum(r.errors for r in rs),
         )
         for name, rs in results.items()
+        if rs
     }
-    report(medians, args.json)
+    if medians:
+        report(medians, args.json)
+    for summary in summaries:
+        print(summary)
     return 0
 
 
