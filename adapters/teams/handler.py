@@ -29,6 +29,7 @@ from adapters.teams.config import EMULATOR_TENANT, TeamsConfig
 from adapters.teams.references import Person, ReferenceBook
 from adapters.teams.translate import (
     CARD_CONTENT_TYPE,
+    CardContent,
     activity_from_reply,
     card_from_reply,
     command_from_activity,
@@ -36,6 +37,7 @@ from adapters.teams.translate import (
     tenant_of,
     unusable_reason,
 )
+from bot.memo import RenderMemo
 from bot.model import Command, Reply
 from bot.router import Router
 from bot.runtime import Runtime
@@ -54,6 +56,7 @@ class PersonaTeamsBot(TeamsActivityHandler):
         self.router = router
         self.book = book
         self.config = config
+        self._cards: RenderMemo[CardContent] = RenderMemo()
 
     # messages ---------------------------------------------------------------------------
 
@@ -99,7 +102,9 @@ class PersonaTeamsBot(TeamsActivityHandler):
             raise
 
     async def _say(self, turn_context: TurnContext, reply: Reply) -> None:
-        await turn_context.send_activity(activity_from_reply(reply))
+        # A persona card is the same reply object for every lookup of it: rendered once.
+        content = self._cards.get(reply, None, lambda: CardContent(card_from_reply(reply)))
+        await turn_context.send_activity(activity_from_reply(reply, content))
 
     # card submissions that arrive as invokes (Action.Execute, msteams invoke buttons) --------
 
