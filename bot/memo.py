@@ -1,4 +1,4 @@
-"""Renderings of a reply kept while that very reply object is in use.
+"""Renderings of a reply (or of any immutable object) kept while that very object is in use.
 
 A persona card is built once per catalog version (``Catalog.memo``) and handed out to every
 lookup of that persona; rendering it as Block Kit or as an Adaptive Card cost more than the
@@ -22,14 +22,15 @@ T = TypeVar("T")
 
 
 class RenderMemo(Generic[T]):
-    """The last ``size`` renderings of replies, least recently used dropped first."""
+    """The last ``size`` renderings of objects, least recently used dropped first."""
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[int, Hashable], tuple[Reply, T]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, Hashable], tuple[object, T]] = OrderedDict()
 
-    def get(self, reply: Reply, variant: Hashable, render: Callable[[], T]) -> T:
-        """``render()`` for this reply object and variant, rendered at most once."""
+    def get(self, reply: Reply | object, variant: Hashable, render: Callable[[], T]) -> T:
+        """``render()`` for this object (a reply, a rendered message's blocks) and variant,
+        rendered at most once. The object must not change while it is in use."""
         key = (id(reply), variant)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is reply:
