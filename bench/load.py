@@ -194,9 +194,14 @@ async def _client_load(
 
 
 def run_client(url: str, req: Request, seconds: float, connections: int) -> dict[str, float]:
-    if LOAD_CPU in cpus():
+    allowed = cpus()
+    if LOAD_CPU in allowed:
         os.sched_setaffinity(0, {LOAD_CPU})
-    return asyncio.run(_client_load(url, req, seconds, connections))
+    try:
+        return asyncio.run(_client_load(url, req, seconds, connections))
+    finally:
+        if LOAD_CPU in allowed:
+            os.sched_setaffinity(0, allowed)
 
 
 # measuring -------------------------------------------------------------------------------
@@ -240,7 +245,8 @@ def measure(
                 return run_wrk(url, target.request(), seconds, args.connections, tmp)
             return run_client(url, target.request(), seconds, args.connections)
 
-        load(args.warmup)
+        if args.warmup > 0:
+            load(args.warmup)
         spy = start_profiler(server.pid, args.duration, profile) if profile else None
         cpu_before = cpu_seconds(server.pid)
         data = load(args.duration)
