@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,9 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def wait_http(url: str, timeout: float = 30.0) -> None:
+def wait_http(
+    url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -78,6 +80,10 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
         except urllib.error.HTTPError:
             return  # it answered: it is up
         except Exception:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(
+                    f"the server of {url} exited with {process.returncode}"
+                ) from None
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not come up within {timeout:.0f} s") from None
             time.sleep(0.1)
@@ -101,7 +107,6 @@ class Target:
     request: Callable[[], Request]
     check: Callable[[int, bytes], str | None]  # status, body -> problem or None
     health_path: str = "/healthz"
-    stop_helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -189,9 +194,14 @@ async def _client_load(
 
 
 def run_client(url: str, req: Request, seconds: float, connections: int) -> dict[str, float]:
-    if LOAD_CPU in cpus():
+    allowed = cpus()
+    if LOAD_CPU in allowed:
         os.sched_setaffinity(0, {LOAD_CPU})
-    return asyncio.run(_client_load(url, req, seconds, connections))
+    try:
+        return asyncio.run(_client_load(url, req, seconds, connections))
+    finally:
+        if LOAD_CPU in allowed:
+            os.sched_setaffinity(0, allowed)
 
 
 # measuring -------------------------------------------------------------------------------
@@ -208,17 +218,26 @@ def send_once(url: str, req: Request) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
+def measure(
+    target: Target, args: argparse.Namespace, tmp: Path, profile: Path | None = None
+) -> Result:
+    """Start the target, check one answer, warm up, time it (sampling it into ``profile``)."""
     port = free_port()
     procs = target.start(port, tmp)
     server = procs[0]
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(url + target.health_path)
-        status, body = send_once(url, target.request())
-        problem = target.check(status, body)
-        if problem:
-            raise RuntimeError(f"{target.name}: wrong answer before timing: {problem}")
+        try:
+            wait_http(url + target.health_path, process=server)
+            status, body = send_once(url, target.request())
+            problem = target.check(status, body)
+            if problem:
+                raise RuntimeError(f"{target.name}: wrong answer before timing: {problem}")
+        except Exception:
+            for log in sorted(tmp.glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-20:]
+                print(f"--- {log.name}\n" + "\n".join(tail), file=sys.stderr)
+            raise
         use_wrk = shutil.which("wrk") is not None and not args.builtin
 
         def load(seconds: float) -> dict[str, float]:
@@ -226,10 +245,14 @@ def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
                 return run_wrk(url, target.request(), seconds, args.connections, tmp)
             return run_client(url, target.request(), seconds, args.connections)
 
-        load(args.warmup)
+        if args.warmup > 0:
+            load(args.warmup)
+        spy = start_profiler(server.pid, args.duration, profile) if profile else None
         cpu_before = cpu_seconds(server.pid)
         data = load(args.duration)
         cpu = cpu_seconds(server.pid) - cpu_before
+        if spy is not None:
+            spy.wait(timeout=args.duration + 30)
         return Result(
             rps=data["rps"],
             p50_ms=data["p50"],
@@ -247,15 +270,110 @@ def measure(target: Target, args: argparse.Namespace, tmp: Path) -> Result:
                 proc.kill()
 
 
-def python_server(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+# profiles ------------------------------------------------------------------------------------
+
+PROFILE_RATE = 250  # samples per second
+
+
+def start_profiler(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server for ``seconds`` into collapsed stacks at ``output``."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
+        [
+            spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+            "--rate", str(PROFILE_RATE), "--format", "raw",
+            "--output", str(output),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=pin(SERVER_CPU),
-    )
+        preexec_fn=pin(LOAD_CPU),
+    )  # fmt: skip
+
+
+def _frame_name(frame: str) -> str:
+    """``handle_events (adapters/slack/app.py:181)`` -> ``adapters/slack/app.py:handle_events``
+    (py-spy already shortens library paths to the package)."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        path = path.split(marker, 1)[-1]
+    return f"{path}:{name}"
+
+
+# Waiting, not working: the selector of the event loop, idle pool threads, the usage writer
+# between batches.
+IDLE_FRAMES = ("selectors.py:", "threading.py:Condition.wait", "queue.py:", "thread.py:_worker")
+# Frames on every stack of the event loop, left out of the totals.
+PLUMBING = (
+    "asyncio/", "threading.py:", "<frozen runpy>:", "bot/cli.py:", "aiohttp/web.py:",
+    "aiohttp/web_protocol.py:", "aiohttp/web_app.py:", "aiohttp/web_middlewares.py:",
+)  # fmt: skip
+
+
+def _idle(frame: str) -> bool:
+    return any(marker in frame for marker in IDLE_FRAMES)
+
+
+def summarize_profile(path: Path, top: int = 15) -> str:
+    """Where the server's busy samples went (event loop or other threads), then the functions
+    with the most samples of their own (self) and below them (total)."""
+    own: dict[str, int] = {}
+    below: dict[str, int] = {}
+    loop = threads = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [_frame_name(f) for f in stack.split(";") if " (" in f]
+        if not frames or not count.isdigit() or _idle(frames[-1]):
+            continue
+        samples = int(count)
+        if frames[0].startswith("threading.py:"):
+            threads += samples
+        else:
+            loop += samples
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+        for name in set(frames):
+            if not name.startswith(PLUMBING):
+                below[name] = below.get(name, 0) + samples
+    busy = loop + threads
+    if not busy:
+        return f"{path.name}: no samples (is py-spy allowed to attach?)"
+    lines = [
+        f"{path.name}: {busy} busy samples at {PROFILE_RATE}/s: event loop {loop / busy:.0%}, "
+        f"other threads {threads / busy:.0%}"
+    ]
+    for title, table in (("self", own), ("total", below)):
+        lines.append(f"  top {title}:")
+        for name, samples in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"    {samples / busy:6.1%}  {name}")
+    return "\n".join(lines)
+
+
+def python_server(
+    *argv: str,
+    env: dict[str, str] | None = None,
+    cpu: int = SERVER_CPU,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """A Python process of this checkout, pinned to ``cpu``, its output in ``log`` if given."""
+    # The caller's Slack, Teams and persona-bot settings must not leak into the servers.
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "PERSONA_BOT_", "MICROSOFT_APP_"))
+    }
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env={**inherited, **(env or {}), "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+            preexec_fn=pin(cpu),
+        )
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
 
 
 # targets ---------------------------------------------------------------------------------
@@ -322,18 +440,159 @@ def bolt_target() -> Target:
     )
 
 
-TARGETS: dict[str, Callable[[], Target]] = {"bare": bare_target, "bolt": bolt_target}
+BOT_TOKEN = "xoxb-bench-token"
+BENCH_TEAM = "TBENCH"
+
+
+def serve(port: int, tmp: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``persona-bot serve`` on 127.0.0.1 with its own SQLite database in ``tmp``."""
+    return python_server(
+        "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        env={"PERSONA_BOT_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", **env},
+        log=tmp / "serve.log",
+    )  # fmt: skip
+
+
+def get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
+        return json.loads(resp.read())
+
+
+def card_problem(blocks: object, name: str) -> str | None:
+    """None when ``blocks`` (Block Kit) start with a header naming ``name``."""
+    if not isinstance(blocks, list) or not blocks:
+        return "no blocks"
+    header = blocks[0]
+    text = (header.get("text") or {}).get("text") if isinstance(header, dict) else None
+    if header.get("type") != "header" or text != name:
+        return f"the first block is not the header {name!r}: {str(header)[:200]}"
+    return None
+
+
+def slack_target() -> Target:
+    """A signed ``/persona fiona`` through ``persona-bot serve`` against a fake Web API."""
+    api_port = free_port()
+
+    def start(port: int, tmp: Path) -> list[subprocess.Popen[bytes]]:
+        fake = python_server(
+            "bench/servers/fake_slack.py", str(api_port), BOT_TOKEN, BENCH_TEAM,
+            cpu=LOAD_CPU, log=tmp / "fake_slack.log",
+        )  # fmt: skip
+        wait_http(f"http://127.0.0.1:{api_port}/calls")
+        env = {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": f"http://127.0.0.1:{api_port}/api/",
+        }
+        return [serve(port, tmp, env), fake]
+
+    def check(status: int, body: bytes) -> str | None:
+        if status != 200:
+            return f"HTTP {status}: {body[:200]!r}"
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return f"not JSON: {body[:200]!r}"
+        problem = card_problem(message.get("blocks"), "Finance Fiona")
+        if problem:
+            return problem
+        calls = get_json(f"http://127.0.0.1:{api_port}/calls")
+        if not isinstance(calls, dict) or calls.get("response_url"):
+            return f"the answer went through response_url, not the ack: {calls}"
+        return None
+
+    return Target(
+        name="slack",
+        title="signed /persona fiona through persona-bot serve",
+        start=start,
+        request=lambda: slash_command("fiona"),
+        check=check,
+    )
+
+
+TEAMS_ACTIVITY = {
+    "type": "message",
+    "id": "bench-activity-1",
+    "timestamp": "2026-11-02T09:57:50.123Z",
+    "channelId": "emulator",
+    "from": {"id": "bench-user-1", "name": "Bench Seller", "role": "user"},
+    "conversation": {"id": "bench-conversation-1"},
+    "recipient": {"id": "bench-bot", "name": "persona-bot", "role": "bot"},
+    "text": "fiona",
+    "textFormat": "plain",
+    "locale": "en-US",
+}
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def teams_target() -> Target:
+    """A Teams message through ``/api/messages`` (Emulator mode), the card to a fake
+    Bot Connector."""
+    connector_port = free_port()
+    connector = f"http://127.0.0.1:{connector_port}"
+
+    def start(port: int, tmp: Path) -> list[subprocess.Popen[bytes]]:
+        fake = python_server(
+            "bench/servers/fake_connector.py", str(connector_port),
+            cpu=LOAD_CPU, log=tmp / "fake_connector.log",
+        )  # fmt: skip
+        wait_http(f"{connector}/last")
+        env = {"PERSONA_BOT_TEAMS_ALLOWED_SERVICE_URLS": connector + "/"}
+        return [serve(port, tmp, env), fake]
+
+    def request() -> Request:
+        body = json.dumps({**TEAMS_ACTIVITY, "serviceUrl": connector + "/"}).encode()
+        return Request("POST", "/api/messages", {"Content-Type": "application/json"}, body)
+
+    def check(status: int, body: bytes) -> str | None:
+        if status not in (200, 201):
+            return f"HTTP {status}: {body[:200]!r}"
+        seen = get_json(f"{connector}/last")
+        last = seen.get("last") if isinstance(seen, dict) else None
+        if not isinstance(last, dict):
+            return f"no reply reached the connector: {seen}"
+        cards = [
+            a.get("content")
+            for a in last.get("attachments") or []
+            if a.get("contentType") == ADAPTIVE_CARD
+        ]
+        if not cards or "Finance Fiona" not in json.dumps(cards[0]):
+            return f"the reply is not Finance Fiona's Adaptive Card: {str(last)[:300]}"
+        return None
+
+    return Target(
+        name="teams",
+        title="Teams message -> Adaptive Card through /api/messages",
+        start=start,
+        request=request,
+        check=check,
+    )
+
+
+TARGETS: dict[str, Callable[[], Target]] = {
+    "bare": bare_target,
+    "bolt": bolt_target,
+    "slack": slack_target,
+    "teams": teams_target,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds timed per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before timing")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="0: only --profile")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", default=",".join(TARGETS), help="comma-separated targets")
     parser.add_argument("--builtin", action="store_true", help="use the aiohttp client, not wrk")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="after the rounds, run each target once more under py-spy; write the collapsed "
+        "stacks to DIR and print each one's top costs",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in TARGETS]
@@ -361,6 +620,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"errors {result.errors}",
                     file=sys.stderr,
                 )
+        summaries = []
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                work = Path(tmpdir) / f"{name}-profile"
+                work.mkdir()
+                stacks = args.profile / f"{name}.txt"
+                result = measure(TARGETS[name](), args, work, profile=stacks)
+                print(
+                    f"  profiled {name:>6}: {result.rps:9.0f} req/s under py-spy",
+                    file=sys.stderr,
+                )
+                summaries.append(summarize_profile(stacks))
     medians = {
         name: Result(
             rps=statistics.median(r.rps for r in rs),
@@ -370,8 +642,12 @@ def main(argv: list[str] | None = None) -> int:
             errors=sum(r.errors for r in rs),
         )
         for name, rs in results.items()
+        if rs
     }
-    report(medians, args.json)
+    if medians:
+        report(medians, args.json)
+    for summary in summaries:
+        print(summary)
     return 0
 
 

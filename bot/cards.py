@@ -79,6 +79,13 @@ def _section_fields(spec: PersonaSpec, section: str) -> tuple[tuple[str, str], .
     return tuple(pairs)
 
 
+def card_key(persona: StoredPersona, now: datetime, *, can_review: bool) -> tuple[object, ...]:
+    """What ``persona_card(persona, now, can_review=...)`` depends on: two calls with the same
+    key (in one catalog version) give equal cards."""
+    days = None if persona.last_reviewed_at is None else (now - persona.last_reviewed_at).days
+    return ("card", persona.key, can_review, days)
+
+
 def reviewed_text(persona: StoredPersona, now: datetime) -> str:
     if persona.last_reviewed_at is None:
         return "never reviewed"

@@ -10,9 +10,9 @@ While the database cannot be reached, a cached catalog keeps answering.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import TemporarilyUnavailable
 from persona_store.lookup import PersonaIndex
@@ -20,6 +20,8 @@ from persona_store.records import StoredPersona
 from persona_store.store import PersonaStore
 
 RunDb = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
+MEMO_SIZE = 1024  # derived values (rendered cards) kept per catalog version
 
 
 @dataclass
@@ -31,12 +33,28 @@ class Catalog:
     checked_at: float
     extras: dict[str, Any] = field(default_factory=dict)  # derived indexes, e.g. the matcher
     _by_key: dict[str, StoredPersona] = field(default_factory=dict, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._by_key = {p.key: p for p in self.personas}
 
     def get(self, key: str) -> StoredPersona | None:
         return self._by_key.get(key)
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, kept for ``key`` as long as this catalog version is the current one.
+
+        For values derived from the personas alone (a persona's card): a change makes a new
+        catalog, so nothing kept here outlives the personas it was made from.
+        """
+        try:
+            value: T = self._memo[key]
+        except KeyError:
+            value = build()
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = value
+        return value
 
 
 class CatalogCache:

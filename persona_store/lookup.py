@@ -28,6 +28,7 @@ MAX_SUGGESTIONS = 3
 CLEAR_LEAD = 25.0  # a lower score still wins when nothing else comes close
 MIN_PREFIX = 3  # shorter queries must match a whole word ("IT") to be a match
 SHORT_PREFIX_WEIGHT = 0.72  # keeps two-letter prefixes below every match threshold
+MEMO_SIZE = 2048  # answers kept per index: people ask for the same few names all day
 
 Outcome = Literal["exact", "match", "ambiguous", "none"]
 
@@ -70,8 +71,20 @@ class PersonaIndex:
                 owners.append(i)
         self._aliases = aliases
         self._owners = np.array(owners, dtype=np.int64)
+        # The index never changes (a new catalog version builds a new one), so an answer
+        # stays right as long as the index lives.
+        self._memo: dict[str, LookupResult] = {}
 
     def lookup(self, query: str) -> LookupResult:
+        result = self._memo.get(query)
+        if result is None:
+            result = self._lookup(query)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[query] = result
+        return result
+
+    def _lookup(self, query: str) -> LookupResult:
         q = normalise(query)
         if not q or not self.personas:
             return LookupResult("none", query)

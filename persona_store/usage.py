@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, tuple_
@@ -42,6 +42,9 @@ class UsageRecord:
     latency_ms: float | None = None
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(UsageRecord))
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -50,7 +53,8 @@ def write_usage(engine: Engine, records: Sequence[UsageRecord]) -> None:
     """Insert records in one statement and one transaction."""
     if not records:
         return
-    rows = [asdict(r) for r in records]
+    # Flat records: a shallow dict each (dataclasses.asdict deep-copies every value).
+    rows = [{name: getattr(r, name) for name in _RECORD_FIELDS} for r in records]
     for row in rows:
         # Column limits: a longer value must not fail the whole batch (it would be retried
         # forever); platform ids over 128 characters are rare and stay recognisable cut.

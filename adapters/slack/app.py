@@ -12,10 +12,12 @@ a floor under every request), so a listener's HTTP answer leaves when the listen
   task (``serve`` waits for those tasks before it exits).
 
 Requests are verified before Bolt even parses them (missing, wrong or stale signature: 401;
-a body Slack would never send: 400), event ids are claimed in the database before anything
-acts on them (Slack's retried deliveries are acknowledged and dropped), and each workspace
-maps to an organization: the single-workspace install's team to the default one, every
-OAuth-installed workspace to its own.
+a body Slack would never send: 400); slash commands of the single-workspace install then go
+straight to their listener, without Bolt's dispatch (the hot path, see there); event ids
+are claimed in the database before anything acts on them (Slack's retried deliveries are
+acknowledged and dropped), and each workspace maps to an organization: the
+single-workspace install's team to the default one, every OAuth-installed workspace to its
+own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -32,7 +35,9 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -46,6 +51,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import messages
 from bot.errors import TemporarilyUnavailable
+from bot.memo import RenderMemo
 from bot.model import Command, Reply, UserRef
 from bot.notify import Undeliverable
 from bot.permissions import role_of
@@ -96,6 +102,43 @@ def _is_dm(channel: str) -> bool:
     return channel.startswith("D")
 
 
+class _SlashAck(AsyncAck):
+    """Bolt's ack for the slash-command fast lane: the same response, but the JSON of a
+    message whose blocks it answered with before (a memoized persona card) is encoded once.
+
+    It serializes the body Bolt's ack builds, in Bolt's key order, so the bytes Slack gets
+    are the same; any other kind of answer is Bolt's own.
+    """
+
+    def __init__(self, bodies: RenderMemo[str]) -> None:
+        super().__init__()
+        self._bodies = bodies
+
+    async def __call__(  # type: ignore[override]
+        self,
+        text: str | dict[str, Any] = "",
+        blocks: list[dict[str, Any]] | None = None,
+        response_type: str | None = None,
+        **others: Any,
+    ) -> BoltResponse:
+        if others or not blocks or not isinstance(text, str) or not isinstance(blocks, list):
+            return await super().__call__(
+                text, blocks=blocks, response_type=response_type, **others
+            )
+
+        def encode() -> str:
+            body: dict[str, Any] = {"text": text}
+            if response_type:
+                body["response_type"] = response_type
+            body["blocks"] = blocks
+            return json.dumps(body)
+
+        self.response = BoltResponse(
+            status=200, body=self._bodies.get(blocks, (text, response_type), encode)
+        )
+        return self.response
+
+
 class SlackAdapter:
     """One Bolt app, its web routes, background work and the Slack notifier."""
 
@@ -117,6 +160,10 @@ class SlackAdapter:
         self.home_team: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._services: list[asyncio.Task[None]] = []
+        self._identity: Mapping[str, Any] | None = None  # auth.test of SLACK_BOT_TOKEN
+        self.fast_lane = True  # False: every request through Bolt (tests compare both)
+        self._messages: RenderMemo[dict[str, Any]] = RenderMemo()
+        self._bodies: RenderMemo[str] = RenderMemo()
         secret = config.signing_secret
         self._verifier = SignatureVerifier(secret) if secret else None
         _pin_sdk_logging()
@@ -146,6 +193,19 @@ class SlackAdapter:
                 self.config, self.runtime, self.installations
             )
             options["installation_store_bot_only"] = True
+            # Bolt's default authorize for installs asks Slack's auth.test about the stored
+            # token on every request: a round trip to Slack before each answer. The same
+            # authorize with its cache on asks once per token (an uninstall deletes the
+            # installation, so a dropped token is never found, cached or not).
+            options["authorize"] = AsyncInstallationStoreAuthorize(
+                installation_store=self.installations,
+                client_id=self.config.client_id,
+                client_secret=self.config.client_secret,
+                logger=logging.getLogger("slack_bolt.persona_bot"),
+                bot_only=True,
+                client=self.client,
+                cache_enabled=True,
+            )
         # Everything is passed explicitly: Bolt reads the environment only for what is not.
         return AsyncApp(
             name="persona-bot",
@@ -210,6 +270,9 @@ class SlackAdapter:
         except MalformedPayload as exc:
             log.info("Slack request refused: %s", exc)
             return web.json_response({"error": "malformed request"}, status=400)
+        context = self._fast_lane_context(parsed)
+        if context is not None:
+            return await self._dispatch_slash(parsed, context)
         bolt_request = await to_bolt_request(request)
         if bolt_request.body != parsed:  # Bolt's reader empties forms that mention "payload"
             bolt_request.body = parsed
@@ -276,6 +339,8 @@ class SlackAdapter:
             )
             return
         self._set_home_team(str(identity.get("team_id", "")))
+        if isinstance(identity.data, dict):
+            self._identity = identity.data
 
     def _set_home_team(self, team: str) -> None:
         if team and self.home_team is None:
@@ -308,6 +373,70 @@ class SlackAdapter:
         task = self._spawn(work)
         await asyncio.wait({task}, timeout=self.deadline)
         return task
+
+    # slash commands of the single-workspace install: the hot path ---------------------------
+    #
+    # Profiles of a signed `/persona NAME` through `serve` showed Bolt's dispatch (a request
+    # object that parses the body again, a context with a new Web API client, the middleware
+    # chain with a second signature check, listener matching, keyword injection) costing
+    # about as much CPU as the whole command. A slash command of the single-workspace
+    # install needs none of it: handle_events has verified and parsed the request, and the
+    # bot token's identity is known from auth.test at start-up. So it goes straight to the
+    # same listener (`_on_command`) with Bolt's own context and ack objects, and Bolt's error
+    # handler. Every other request (clicks, events, OAuth installs, org-wide installs, and
+    # any slash command before auth.test has succeeded) goes through Bolt.
+
+    def _fast_lane_context(self, parsed: Mapping[str, Any]) -> AsyncBoltContext | None:
+        """Bolt's context for a slash command that may skip Bolt's dispatch, else None."""
+        identity = self._identity
+        command = parsed.get("command")
+        if (
+            identity is None
+            or not self.fast_lane
+            or not isinstance(command, str)
+            or not command.startswith("/")
+            or "type" in parsed  # an event or interactivity payload, never a slash command
+            or parsed.get("is_enterprise_install") == "true"
+        ):
+            return None
+        context = build_async_context(AsyncBoltContext(), dict(parsed))
+        context["logger"] = self.bolt.logger
+        context["token"] = self.config.bot_token
+        context["client"] = self.client
+        context.set_authorize_result(
+            AuthorizeResult(
+                enterprise_id=identity.get("enterprise_id"),
+                team_id=identity.get("team_id"),
+                bot_id=identity.get("bot_id"),
+                bot_user_id=identity.get("user_id"),
+                bot_token=self.config.bot_token,
+                user_id=context.user_id,
+            )
+        )
+        return context
+
+    async def _dispatch_slash(
+        self, body: dict[str, Any], context: AsyncBoltContext
+    ) -> web.Response:
+        """What Bolt's dispatch does for a slash command once it is authorized."""
+        ack = _SlashAck(self._bodies)
+        context["ack"] = ack
+        try:
+            await self._on_command(ack, body, context)
+        except Exception as error:
+            return await to_aiohttp_response(await self._on_error(error, body))
+        if ack.response is None:  # every path of _on_command acks; never leave Slack waiting
+            log.error("Slack slash command %r was not acknowledged", body.get("command"))
+            return await to_aiohttp_response(await self._on_error(RuntimeError("no ack"), body))
+        return await to_aiohttp_response(ack.response)
+
+    def _slash_message(self, reply: Reply, origin: Origin, share: bool) -> dict[str, Any]:
+        """The Block Kit answer to a slash command; a persona card (the same reply object
+        for every lookup of it) is rendered once."""
+        message = self._messages.get(
+            reply, (origin, share), lambda: message_from_reply(reply, origin=origin, share=share)
+        )
+        return dict(message)  # shared with later requests: callers get their own top level
 
     # middleware and error handling ---------------------------------------------------------
 
@@ -405,9 +534,7 @@ class SlackAdapter:
         if reply.form is not None:
             return await self._open_editor_from_slash(body, context, reply)
         channel = command.conversation.channel
-        return message_from_reply(
-            reply, origin=Origin(command.verb, command.args), share=not _is_dm(channel)
-        )
+        return self._slash_message(reply, Origin(command.verb, command.args), not _is_dm(channel))
 
     async def _deliver_later(self, task: asyncio.Task[dict[str, Any]], url: str | None) -> None:
         message = await task

@@ -18,6 +18,7 @@ loopback URLs (the Emulator listens on localhost and no token exists in that mod
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -79,6 +80,10 @@ class ServiceUrlPolicy:
     def allows(self, url: str | None) -> bool:
         if not url or not isinstance(url, str) or len(url) > 500:
             return False
+        # Asked several times per turn, about the same few URLs: answered from a cache.
+        return _allows(self, url)
+
+    def _decide(self, url: str) -> bool:
         origin = _origin(url)
         if origin is None:
             return False
@@ -95,6 +100,11 @@ class ServiceUrlPolicy:
             if _origin(allowed) == origin and path.startswith(urlsplit(allowed).path or "/"):
                 return True
         return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _allows(policy: ServiceUrlPolicy, url: str) -> bool:
+    return policy._decide(url)
 
 
 def _urls(raw: str | None) -> tuple[str, ...]:

@@ -21,11 +21,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from botbuilder.schema import Activity, ActivityTypes, Attachment
+from botbuilder.schema import Activity, ActivityTypes
 
 from adapters.teams import texts
 from adapters.teams.translate import (
-    CARD_CONTENT_TYPE,
     CARD_LIMIT,
     CARD_SCHEMA,
     CARD_VERSION,
@@ -171,12 +170,7 @@ def activity_for(reply: Reply) -> Activity:
     """The message activity of any reply (see ``card_for``)."""
     if reply.form is None:
         return activity_from_reply(reply)
-    content = CardContent(form_card(reply.form))
-    return Activity(
-        type=ActivityTypes.message,
-        attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=content)],
-        summary=reply.summary[:200] if reply.summary else None,
-    )
+    return activity_from_reply(reply, CardContent(form_card(reply.form)))
 
 
 def _text(value: object) -> str | None:

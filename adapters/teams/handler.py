@@ -30,11 +30,15 @@ from adapters.teams.forms import activity_for, card_for, form_submission
 from adapters.teams.references import Person, ReferenceBook
 from adapters.teams.translate import (
     CARD_CONTENT_TYPE,
+    CardContent,
+    activity_from_reply,
+    card_from_reply,
     command_from_activity,
     feedback_follow_up,
     tenant_of,
     unusable_reason,
 )
+from bot.memo import RenderMemo
 from bot.model import Command, Reply
 from bot.router import Router
 from bot.runtime import Runtime
@@ -53,6 +57,7 @@ class PersonaTeamsBot(TeamsActivityHandler):
         self.router = router
         self.book = book
         self.config = config
+        self._cards: RenderMemo[CardContent] = RenderMemo()
 
     # messages ---------------------------------------------------------------------------
 
@@ -96,7 +101,12 @@ class PersonaTeamsBot(TeamsActivityHandler):
             raise
 
     async def _say(self, turn_context: TurnContext, reply: Reply) -> None:
-        await turn_context.send_activity(activity_for(reply))
+        if reply.form is not None:
+            await turn_context.send_activity(activity_for(reply))
+            return
+        # A persona card is the same reply object for every lookup of it: rendered once.
+        content = self._cards.get(reply, None, lambda: CardContent(card_from_reply(reply)))
+        await turn_context.send_activity(activity_from_reply(reply, content))
 
     def _command(self, activity: Activity, tenant: str, person: Person) -> Command | None:
         """A submitted editor form, else a button's or the typed command."""

@@ -155,34 +155,31 @@ class ReferenceBook:
         account = user or activity.from_property
         if account is None or not account.id or activity.conversation is None:
             return False
-        reference = reference_of(activity, user)
-        conversation_id = reference.conversation.id or ""
+        conversation_id = base_conversation_id(activity.conversation.id or "")
         email = person.email if person is not None and user is None else None
+        aad_object_id = getattr(account, "aad_object_id", None)
+        user_name = getattr(account, "name", None)
+        kind = conversation_type(activity)
+        channel_id = channel_id_of(activity)
+        key = (tenant, conversation_id, account.id)
+        fingerprint = (org_id, service_url, email, aad_object_id, user_name, kind, channel_id)
+        # Known and unchanged (every message after the first): nothing to build or write.
+        if self._written.get(key) == fingerprint:
+            return False
+        reference = reference_of(activity, user)
         record = ReferenceRecord(
             org_id=org_id,
             tenant_id=tenant,
-            conversation_id=conversation_id,
-            conversation_type=conversation_type(activity),
+            conversation_id=reference.conversation.id or "",
+            conversation_type=kind,
             user_id=account.id,
             service_url=service_url,
             reference=serialize_reference(reference, tenant),
-            channel_id=channel_id_of(activity),
-            aad_object_id=getattr(account, "aad_object_id", None),
+            channel_id=channel_id,
+            aad_object_id=aad_object_id,
             email=email,
-            user_name=getattr(account, "name", None),
+            user_name=user_name,
         )
-        key = (tenant, conversation_id, account.id)
-        fingerprint = (
-            org_id,
-            service_url,
-            record.email,
-            record.aad_object_id,
-            record.user_name,
-            record.conversation_type,
-            record.channel_id,
-        )
-        if self._written.get(key) == fingerprint:
-            return False
         await self.runtime.db(self.store.save, record, self.runtime.clock())
         _bounded(self._written)
         self._written[key] = fingerprint

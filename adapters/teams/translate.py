@@ -405,9 +405,10 @@ class CardContent(Model):
         return self
 
 
-def activity_from_reply(reply: Reply) -> Activity:
-    """A message activity carrying the reply's card."""
-    content = CardContent(card_from_reply(reply))
+def activity_from_reply(reply: Reply, content: CardContent | None = None) -> Activity:
+    """A message activity carrying the reply's card (``content``, when already rendered)."""
+    if content is None:
+        content = CardContent(card_from_reply(reply))
     return Activity(
         type=ActivityTypes.message,
         attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=content)],
