@@ -68,9 +68,15 @@ class People:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("Slack users.info could not be reached (%s)", type(exc).__name__)
             return None, self._miss_ttl
-        profile = (response.get("user") or {}).get("profile") or {}
-        email = profile.get("email")
-        return (email.strip().lower() if isinstance(email, str) and email else None), self._ttl
+        user_data = response.data.get("user") if isinstance(response.data, dict) else None
+        profile = user_data.get("profile") if isinstance(user_data, dict) else None
+        email = profile.get("email") if isinstance(profile, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            if not isinstance(profile, dict):  # not the answer Slack documents
+                log.warning("Slack users.info answered without a user profile")
+                return None, self._miss_ttl
+            return None, self._ttl
+        return email.strip().lower(), self._ttl
 
     def _remember(self, key: Key, email: str | None, ttl: float) -> None:
         self._cache[key] = (time.monotonic() + ttl, email)
