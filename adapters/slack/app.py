@@ -139,6 +139,13 @@ class _SlashAck(AsyncAck):
         return self.response
 
 
+class _ClientWinsFilter(logging.Filter):
+    """Drops Bolt's "token will be unused" warning: our client already carries the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("As you gave `client` as well")
+
+
 class SlackAdapter:
     """One Bolt app, its web routes, background work and the Slack notifier."""
 
@@ -207,9 +214,14 @@ class SlackAdapter:
                 cache_enabled=True,
             )
         # Everything is passed explicitly: Bolt reads the environment only for what is not.
+        # It still picks SLACK_BOT_TOKEN up from there and warns that the given client wins,
+        # which is what we want; the filter keeps that one line out of every start-up log.
+        bolt_logger = logging.getLogger("slack_bolt.persona_bot")
+        if not any(isinstance(f, _ClientWinsFilter) for f in bolt_logger.filters):
+            bolt_logger.addFilter(_ClientWinsFilter())
         return AsyncApp(
             name="persona-bot",
-            logger=logging.getLogger("slack_bolt.persona_bot"),
+            logger=bolt_logger,
             signing_secret=self.config.signing_secret or "",
             client=self.client,
             process_before_response=True,
