@@ -9,7 +9,10 @@ UNAVAILABLE = (
     "persona-bot is temporarily unavailable (its database cannot be reached). "
     "Please try again in a minute."
 )
-NO_PERSONAS = "There are no personas yet. An admin can load some with `persona-bot import FILE`."
+NO_PERSONAS = (
+    "There are no personas yet for this workspace. An admin can load some with "
+    "`persona-bot --org SLUG import FILE` (`persona-bot orgs` lists each workspace's SLUG)."
+)
 LIST_HINT = "Type `/persona list` to see every persona."
 
 
