@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from persona_store.matching.facts import read_facts, read_label, read_title
 from persona_store.matching.text import PUNCT, tokenize
+from persona_store.matching.titles import TitleSig, title_sig
 from persona_store.matching.vocabulary import Vocabulary
 from persona_store.records import IntRange, PersonaSpec
 
@@ -109,9 +110,11 @@ class PersonaProfile:
     key: str
     name: str
     functions: frozenset[str]
+    main_functions: frozenset[str]  # what the titles name first: for reasons
     ranks: frozenset[int]
     titles: tuple[str, ...]
     titles_expanded: tuple[str, ...]
+    title_sigs: tuple[TitleSig, ...]
     employees: LogRange | None
     revenue: LogRange | None
     industries: frozenset[str]
@@ -125,6 +128,12 @@ class PersonaProfile:
     items: tuple[Item, ...]
     item_index: dict[str, tuple[int, ...]]
     products: frozenset[str]
+    # Concepts of the job titles and industry names, which the needs overlap leaves out.
+    label_concepts: frozenset[str] = frozenset()
+
+    def uses(self, concept: str) -> bool:
+        """Whether the persona's own profile (texts, titles or industries) uses a concept."""
+        return concept in self.concepts or concept in self.label_concepts
 
 
 def _texts(spec: PersonaSpec) -> Iterable[tuple[str, str]]:
@@ -174,6 +183,11 @@ _label = functools.lru_cache(maxsize=65536)(read_label)
 
 
 @functools.lru_cache(maxsize=65536)
+def _sig(text: str, expanded: str, vocab: Vocabulary) -> TitleSig:
+    return title_sig(text, expanded, vocab, persona=True)
+
+
+@functools.lru_cache(maxsize=65536)
 def _text_features(text: str, vocab: Vocabulary) -> tuple[tuple[str, ...], frozenset[str]]:
     norms = [t.norm for t in tokenize(text)]
     return tuple(concepts_of(text, vocab)), frozenset(h.value for h in vocab.products.find(norms))
@@ -185,6 +199,7 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
     functions: set[str] = set()
     ranks: set[int] = set()
     expanded: list[str] = []
+    sigs: list[TitleSig] = []
     for title in demo.job_titles:
         parsed = _title(title, vocab)
         if parsed is None:
@@ -193,12 +208,19 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         if parsed.rank is not None:
             ranks.add(parsed.rank)
         expanded.append(parsed.expanded)
+        sig = _sig(title, parsed.expanded, vocab)
+        if sig.informative:
+            sigs.append(sig)
     if not functions:
         # No job titles: the one-line role still names the function.
         for t in read_facts(spec.role, vocab).titles:
             functions.update(t.functions)
             if t.rank is not None:
                 ranks.add(t.rank)
+            if not sigs:
+                sig = _sig(t.text, t.expanded, vocab)
+                if sig.informative:
+                    sigs.append(sig)
     for level in demo.seniority:
         hits = vocab.seniority.find([t.norm for t in tokenize(level)])
         ranks.update(h.value for h in hits)
@@ -243,9 +265,12 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         key=spec.key,
         name=spec.name,
         functions=frozenset(functions),
+        main_functions=frozenset(f for sig in sigs for f in sig.primary or sig.generic)
+        or frozenset(functions),
         ranks=frozenset(ranks),
         titles=tuple(demo.job_titles),
         titles_expanded=tuple(expanded),
+        title_sigs=tuple(dict.fromkeys(sigs)),
         employees=LogRange.of(firmo.employees),
         revenue=LogRange.of(firmo.annual_revenue_usd),
         industries=frozenset(industries),
@@ -259,6 +284,12 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         items=tuple(items),
         item_index={c: tuple(v) for c, v in item_index.items()},
         products=frozenset(products),
+        label_concepts=frozenset(
+            c
+            for text in (*demo.job_titles, *firmo.industries)
+            for c in _text_features(text, vocab)[0]
+            if "+" not in c
+        ),
     )
 
 

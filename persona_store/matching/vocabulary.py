@@ -25,7 +25,7 @@ from persona_store.matching.text import PhraseIndex, build_index, fold, stem, wo
 EXECUTIVE = "executive"
 # Executives can buy anything: never a perfect function match, never a reason to say "none".
 _EXECUTIVE_SIMILARITY = 0.45
-_FAMILY_SIMILARITY = 0.5
+_FAMILY_SIMILARITY = 0.3
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class NonBuyerCue:
     says: str
     patterns: tuple[re.Pattern[str], ...]
     triggers: frozenset[str] = frozenset()
+    owners: frozenset[str] = frozenset()  # words that name the relation (see nonbuyers.yaml)
 
     @functools.cached_property
     def combined(self) -> re.Pattern[str]:
@@ -159,9 +160,14 @@ class Vocabulary:
                 str(v["says"]),
                 tuple(re.compile(p) for p in v["patterns"]),
                 frozenset(fold(str(w)) for w in v.get("triggers", ())),
+                frozenset(fold(str(w)) for w in v.get("owners", ())),
             )
             for k, v in nb.items()
         )
+
+        self.non_buyer_owners: dict[str, frozenset[str]] = {
+            c.kind: c.owners for c in self.non_buyer_cues
+        }
 
         pr = tables["products"]["categories"]
         self.product_labels = {k: str(v.get("label", k)) for k, v in pr.items()}
@@ -194,11 +200,12 @@ class Vocabulary:
     def _function_similarities(spec: Mapping[str, Any]) -> dict[tuple[str, str], float]:
         sims: dict[tuple[str, str], float] = {}
         names = list(spec["functions"])
+        family = float(spec.get("family_similarity", _FAMILY_SIMILARITY))
         for members in spec.get("families", {}).values():
             for a in members:
                 for b in members:
                     if a != b:
-                        sims[(a, b)] = max(sims.get((a, b), 0.0), _FAMILY_SIMILARITY)
+                        sims[(a, b)] = max(sims.get((a, b), 0.0), family)
         for a, b, value in spec.get("adjacent", ()):
             sims[(a, b)] = sims[(b, a)] = float(value)
         for name in names:
