@@ -991,7 +991,12 @@ def merge_fields(
         found = read_label(industry, "industries", vocab) or (
             Mention("raw:" + fold(industry), industry, industry),
         )
-        rest = tuple(m for m in facts.industries if m.id not in {f.id for f in found})
+        # The rep named the company's industry: words the text happens to share with an
+        # industry ("on paper", "sells to banks") no longer count, unless the vocabulary
+        # cannot read the field.
+        rest: tuple[Mention, ...] = ()
+        if all(m.id.startswith("raw:") for m in found):
+            rest = tuple(m for m in facts.industries if m.id not in {f.id for f in found})
         changes["industries"] = (*found, *rest)
     if region:
         found = read_label(region, "regions", vocab)
