@@ -13,8 +13,16 @@ from typing import Any
 
 import pytest
 
-from persona_store.matcher import THRESHOLD, DealQuery, Matcher, read_facts, read_title
+from persona_store.matcher import (
+    THRESHOLD,
+    DealQuery,
+    Matcher,
+    load_vocabulary,
+    read_facts,
+    read_title,
+)
 from persona_store.matching.ranking import _Query
+from persona_store.matching.titles import TitleSig, title_fit, title_sig
 from persona_store.records import PersonaSpec
 
 
@@ -433,3 +441,21 @@ def test_an_industry_field_wins_over_industry_words_in_the_text() -> None:
         DealQuery(text="Sells to banks; forms are still on paper.", industry="Retail")
     )
     assert [m.id for m in result.facts.industries] == ["retail"]
+
+
+def test_administration_is_a_generic_word_its_qualifier_names_the_job() -> None:
+    vocab = load_vocabulary()
+
+    def sig(text: str, persona: bool) -> TitleSig:
+        parsed = read_title(text, vocab)
+        assert parsed is not None
+        return title_sig(text, parsed.expanded, vocab, persona=persona)
+
+    buyer = sig("Claims Administration Manager", persona=False)
+    assert buyer.generic == {"office"} and buyer.words == {"claim"}
+    other = title_fit(
+        buyer, sig("Contract Administration Manager", True), vocab.function_similarity
+    )
+    same = title_fit(buyer, sig("Head of Claims Administration", True), vocab.function_similarity)
+    assert other is not None and other < 0.6
+    assert same == 1.0
