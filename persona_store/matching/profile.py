@@ -56,6 +56,11 @@ FIELD_NAMES: dict[str, str] = {
     "background": "background",
     "buying_process": "buying process",
 }
+# The parts that say what a persona needs, and so which product categories it covers; an
+# interest, an objection or the background story ("interested in estimating") does not.
+NEED_FIELDS = frozenset(
+    {"role", "summary", "goals", "pain_points", "keywords", "tools", "triggers"}
+)
 # Only these parts are quoted back to a rep as reasons.
 QUOTABLE = ("pain_points", "goals", "triggers", "keywords", "tools", "objections")
 
@@ -252,7 +257,8 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
                 weights[c] = w
         if fld in QUOTABLE:
             items.append(Item(fld, text, frozenset(cs)))
-        products.update(covered)
+        if fld in NEED_FIELDS:
+            products.update(covered)
 
     item_index: dict[str, list[int]] = {}
     for n, item in enumerate(items):

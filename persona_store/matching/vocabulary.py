@@ -103,8 +103,13 @@ class Vocabulary:
         self.industry_labels: dict[str, str] = {
             k: str(v.get("label", k)) for k, v in ind["industries"].items()
         }
+        # Persona files list industries in the plural ("General contractors") as often as
+        # deals name one in the singular: every term is known in both forms.
         self.industries = build_index(
-            {k: [v.get("label", k), *v.get("terms", ())] for k, v in ind["industries"].items()}
+            {
+                k: _with_plurals([v.get("label", k), *v.get("terms", ())])
+                for k, v in ind["industries"].items()
+            }
         )
         parents = {k: tuple(v.get("parents", ())) for k, v in ind["industries"].items()}
         self.industry_ancestors: dict[str, frozenset[str]] = {
@@ -264,6 +269,20 @@ class Vocabulary:
         """The stem of ``word``, or its synonym group when it has one."""
         s = stem(word)
         return self.synonyms.get(s, s)
+
+
+def _with_plurals(terms: list[str]) -> list[str]:
+    """Terms plus the plural of their last word ("general contractor(s)", "pharmacy/-ies")."""
+    out = list(terms)
+    for term in terms:
+        last = term.rsplit(" ", 1)[-1]
+        if not last.isalpha() or len(last) < 4 or last.endswith(("s", "x", "sh", "ch")):
+            continue
+        if last.endswith("y") and last[-2] not in "aeiou":
+            out.append(term[:-1] + "ies")
+        else:
+            out.append(term + "s")
+    return out
 
 
 def _phrase_stem(phrase: str) -> str:
