@@ -310,6 +310,8 @@ def test_partner_words_without_the_relation_are_no_non_buyer_cue(text: str) -> N
         "As a partner we would like to offer your product to our customers.",
         "He works for a reseller in Ohio and asked about partner margins.",
         "We resell three monitoring products today.",
+        "Value-added reseller in Texas asked for a price list.",
+        "They are a value-added reseller of network gear.",
     ],
 )
 def test_partner_relations_are_non_buyer_cues(text: str) -> None:
@@ -419,6 +421,8 @@ def test_more_product_categories(text: str, category: str) -> None:
         ("Head of Learning and Development", ("learning",), 4),
         ("Deal Desk Manager", (), 3),
         ("IT Service Desk Manager", ("it_support",), 3),
+        ("Customer Training Manager", ("customer",), 3),
+        ("Head of Partner Enablement", ("partnerships",), 4),
     ],
 )
 def test_title_sub_functions_and_generic_words(
