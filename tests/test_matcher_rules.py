@@ -513,3 +513,45 @@ def test_property_management_software_is_its_own_category() -> None:
 
 def test_employee_owned_is_a_private_stage() -> None:
     assert read_facts("an employee-owned contractor").stage is not None
+
+
+def test_a_persona_title_the_vocabulary_cannot_read_is_found_in_the_note() -> None:
+    msp = _persona(
+        "msp-service",
+        ["Service Delivery Manager", "Managed Services Director"],
+        industries=["IT services"],
+        employees={"min": 10, "max": 400},
+    )
+    it = _persona("it-manager", ["IT Manager", "Head of IT"], employees={"min": 30, "max": 600})
+    result = Matcher([msp, it]).rank(
+        DealQuery(
+            text="Service Delivery Manager at a 150-person courier company wants phishing "
+            "tests for its dispatchers and office staff."
+        )
+    )
+    assert result.facts.buyer is not None
+    assert result.facts.buyer.text == "Service Delivery Manager"
+    assert result.best is None  # a courier company is not an IT services firm
+
+
+@pytest.mark.parametrize(
+    ("text", "stage"),
+    [
+        ("a 3,000-employee public school district", None),
+        ("runs on a private cloud for enterprise customers", None),
+        ("a publicly listed retailer", "public"),
+    ],
+)
+def test_one_word_stage_labels_are_everyday_words_in_a_note(text: str, stage: str | None) -> None:
+    found = read_facts(text).stage
+    assert (found.id if found else None) == stage
+
+
+def test_office_staff_is_no_title() -> None:
+    # At most the office function is implied; "staff" is no seniority on its own.
+    buyer = read_facts("tests for its dispatchers and office staff").buyer
+    assert buyer is None or (buyer.confidence < 0.9 and buyer.rank is None)
+
+
+def test_a_poultry_processor_is_food_and_beverage() -> None:
+    assert "food_beverage" in {m.id for m in read_facts("a poultry processor").industries}

@@ -728,6 +728,13 @@ def read_title(text: str, vocabulary: Vocabulary | None = None) -> Title | None:
     return replace(title, text=text)
 
 
+def title_tokens(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
+    """The words of a text as titles are read: typos fixed, abbreviations expanded ("Sr PM"
+    -> "senior product manager"), each keeping its span in ``text``."""
+    vocab = vocabulary or load_vocabulary()
+    return _expand(_corrected(tokenize(text), vocab), text, vocab)
+
+
 def _read_titles(
     tokens: Sequence[Token], raw: str, vocab: Vocabulary
 ) -> tuple[list[Title], list[tuple[int, int]]]:
@@ -912,7 +919,7 @@ def read_facts(text: str, vocabulary: Vocabulary | None = None) -> Facts:
     regions = _mentions(
         tokens, raw, vocab.regions, vocab.region_labels, (), vocab.region_case_sensitive
     )
-    stages = _mentions(tokens, raw, vocab.stages, vocab.stage_labels)
+    stages = _mentions(tokens, raw, vocab.stage_text, vocab.stage_labels)
     products = _mentions(tokens, raw, vocab.products, vocab.product_labels, per_term=True)
     folded = " ".join(t.norm for t in tokens)
     non_buyer: list[Mention] = []

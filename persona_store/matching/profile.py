@@ -120,6 +120,7 @@ class PersonaProfile:
     titles: tuple[str, ...]
     titles_expanded: tuple[str, ...]
     title_sigs: tuple[TitleSig, ...]
+    title_phrases: tuple[tuple[str, str], ...]  # (title, its expanded words), two words or more
     employees: LogRange | None
     revenue: LogRange | None
     industries: frozenset[str]
@@ -205,6 +206,7 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
     ranks: set[int] = set()
     expanded: list[str] = []
     sigs: list[TitleSig] = []
+    phrases: list[tuple[str, str]] = []
     for title in demo.job_titles:
         parsed = _title(title, vocab)
         if parsed is None:
@@ -213,6 +215,8 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         if parsed.rank is not None:
             ranks.add(parsed.rank)
         expanded.append(parsed.expanded)
+        if " " in parsed.expanded:
+            phrases.append((title, parsed.expanded))
         sig = _sig(title, parsed.expanded, vocab)
         if sig.informative:
             sigs.append(sig)
@@ -277,6 +281,7 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         titles=tuple(demo.job_titles),
         titles_expanded=tuple(expanded),
         title_sigs=tuple(dict.fromkeys(sigs)),
+        title_phrases=tuple(phrases),
         employees=LogRange.of(firmo.employees),
         revenue=LogRange.of(firmo.annual_revenue_usd),
         industries=frozenset(industries),

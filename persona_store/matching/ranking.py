@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -27,6 +27,8 @@ from persona_store.matching.facts import (
     Title,
     merge_fields,
     read_facts,
+    read_title,
+    title_tokens,
 )
 from persona_store.matching.profile import (
     FIELD_NAMES,
@@ -36,7 +38,7 @@ from persona_store.matching.profile import (
     concepts_of,
     idf,
 )
-from persona_store.matching.text import PUNCT, tokenize
+from persona_store.matching.text import PUNCT, PhraseIndex, tokenize, words
 from persona_store.matching.titles import TitleSig, persona_fit, title_fit, title_sig
 from persona_store.matching.vocabulary import EXECUTIVE, Vocabulary, load_vocabulary
 from persona_store.records import PersonaSpec
@@ -241,6 +243,11 @@ class Matcher:
         for sid, sig in enumerate(self._sigs):
             for w in sig.words:
                 self._titles_by_word.setdefault(w, []).append(sid)
+        # Persona job titles as phrases, so that a title the vocabulary cannot read as one
+        # ("Service Delivery Manager", "Senior Project Manager") is still found in a note.
+        self._title_phrases: PhraseIndex[str] = PhraseIndex(
+            (words(expanded), title) for p in self.profiles for title, expanded in p.title_phrases
+        )
         self._emp_ranges = tuple(_bounds(p.employees) for p in self.profiles)
         self._rev_ranges = tuple(_bounds(p.revenue) for p in self.profiles)
         self._plain: dict[int, Match] = {}
@@ -263,6 +270,7 @@ class Matcher:
             stage=query.stage,
             vocabulary=vocab,
         )
+        facts = self._persona_title_in_text(query.text, facts)
         q = self._query(facts)
         scores, needs_raw = self._scores(q)
         order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
@@ -334,6 +342,36 @@ class Matcher:
             q.sig = self._buyer_sig(buyer)
             q.title_known = self._title_known(q.sig)
         return q
+
+    def _persona_title_in_text(self, text: str, facts: Facts) -> Facts:
+        """Read a persona's own job title from the note when it names the buyer better than
+        what the vocabulary read: no title, one without a function, a paraphrase, or a title
+        that comes later in the note. A title field always wins."""
+        buyer = facts.buyer
+        if not text or (buyer is not None and buyer.confidence > TITLE_CONFIDENCE):
+            return facts
+        toks = title_tokens(text, self.vocabulary)
+        hits = self._title_phrases.find([t.norm for t in toks])
+        if not hits:
+            return facts
+        hit = hits[0]
+        start, end = toks[hit.start].start, toks[hit.end - 1].end
+        if (
+            buyer is not None
+            and buyer.functions
+            and buyer.confidence >= TITLE_CONFIDENCE
+            and 0 <= text.find(buyer.text) <= start
+        ):
+            return facts
+        parsed = read_title(hit.value, self.vocabulary)
+        found = Title(
+            text=text[start:end],
+            functions=parsed.functions if parsed else (),
+            rank=parsed.rank if parsed else None,
+            confidence=TITLE_CONFIDENCE,
+            expanded=" ".join(t.norm for t in toks[hit.start : hit.end]),
+        )
+        return replace(facts, titles=(found, *facts.titles))
 
     def _buyer_sig(self, buyer: Title) -> TitleSig:
         if buyer.confidence >= TITLE_CONFIDENCE:

@@ -136,6 +136,22 @@ class Vocabulary:
         self.stages = build_index(
             {k: [v.get("label", k), *v.get("terms", ())] for k, v in st["stages"].items()}
         )
+        # In a note, a one-word label alone is an everyday adjective ("public school",
+        # "private cloud", "enterprise customers"): only the terms, and labels of two words
+        # or more, name a stage there.
+        self.stage_text = build_index(
+            {
+                k: [
+                    *v.get("terms", ()),
+                    *(
+                        [v.get("label", k)]
+                        if " " in str(v.get("label", k)) or v.get("label", k) in v.get("terms", ())
+                        else []
+                    ),
+                ]
+                for k, v in st["stages"].items()
+            }
+        )
         self.stage_order: dict[str, int] = {
             k: int(v["order"]) for k, v in st["stages"].items() if v.get("order") is not None
         }
