@@ -12,6 +12,7 @@ a different product category, too little to go on, or simply no good fit.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -250,6 +251,9 @@ class Matcher:
         )
         self._emp_ranges = tuple(_bounds(p.employees) for p in self.profiles)
         self._rev_ranges = tuple(_bounds(p.revenue) for p in self.profiles)
+        # Per persona, the size and revenue weights known or not known for each combination
+        # of what a deal states (employees stated?, revenue stated?).
+        self._size_weights: dict[tuple[bool, bool], list[float]] = {}
         self._plain: dict[int, Match] = {}
         self._breadth: dict[frozenset[str], int] = {}
         self._index = {p.key: p.index for p in self.profiles}
@@ -375,7 +379,7 @@ class Matcher:
 
     def _buyer_sig(self, buyer: Title) -> TitleSig:
         if buyer.confidence >= TITLE_CONFIDENCE:
-            return title_sig(buyer.text, buyer.expanded, self.vocabulary, persona=False)
+            return _buyer_title_sig(buyer.text, buyer.expanded, self.vocabulary)
         # A paraphrase or an implied function: its clause words are no title.
         named = frozenset(f for f in buyer.functions if f != EXECUTIVE)
         return TitleSig(buyer.text, primary=named, executive=EXECUTIVE in buyer.functions)
@@ -418,27 +422,29 @@ class Matcher:
         titles = [self._function_points(q, t) for t in range(len(self._title_sets))]
         cells = [(groups[g], titles[t]) for g, t in self._cells]
         cg = [g[0] + t[0] for g, t in cells]
-        ck = [g[1] + t[1] for g, t in cells]
-        cu = [g[2] + t[2] for g, t in cells]
+        # The score is points / (known weight + UNKNOWN_SHARE * unknown weight): the weights
+        # of a cell, then per persona those of size and revenue, then needs, the same for all.
+        cd = [g[1] + t[1] + UNKNOWN_SHARE * (g[2] + t[2]) for g, t in cells]
         cids = self._cids
         got = [cg[c] for c in cids]
-        known = [ck[c] for c in cids]
-        unknown = [cu[c] for c in cids]
         for value, ranges, weight, slope in (
             (q.emp_log, self._emp_ranges, W_EMPLOYEES, 0.15),
             (q.rev_log, self._rev_ranges, W_REVENUE, 0.3),
         ):
-            if value is None:
-                unknown = [
-                    u + weight if r is not None else u for u, r in zip(unknown, ranges, strict=True)
+            if value is not None:
+                # The full weight inside the range, falling linearly to minus the weight
+                # `slope` log10 units outside it; inlined, since this runs once per persona.
+                got = [
+                    a
+                    + (
+                        0.0
+                        if r is None
+                        else weight
+                        if r[0] <= value <= r[1]
+                        else weight * max(-1.0, 1.0 - _outside(r, value) / slope)
+                    )
+                    for a, r in zip(got, ranges, strict=True)
                 ]
-                continue
-            part = [_range_points(r, value, weight, slope) for r in ranges]
-            got = [a + b for a, b in zip(got, part, strict=True)]
-            known = [k + weight if r is not None else k for k, r in zip(known, ranges, strict=True)]
-            unknown = [
-                u if r is not None else u + weight for u, r in zip(unknown, ranges, strict=True)
-            ]
         if q.concepts:
             # A note of a few words says little about needs: only that share of the needs
             # weight counts as stated, the rest as not stated.
@@ -446,15 +452,12 @@ class Matcher:
             scale = -1.0 / NEEDS_SCALE
             exp = math.exp
             got = [a + stated * (1.0 - exp(r * scale)) for a, r in zip(got, needs_raw, strict=True)]
-            known = [k + stated for k in known]
-            if stated < W_NEEDS:
-                unknown = [u + W_NEEDS - stated for u in unknown]
+            common = stated + UNKNOWN_SHARE * (W_NEEDS - stated)
         else:
-            unknown = [u + W_NEEDS for u in unknown]
-        scores = [
-            100.0 * g / (k + UNKNOWN_SHARE * u) if k + u else 0.0
-            for g, k, u in zip(got, known, unknown, strict=True)
-        ]
+            common = UNKNOWN_SHARE * W_NEEDS
+        sizes = self._size_denominators(q.emp_log is not None, q.rev_log is not None)
+        dens = [cd[c] + s + common for c, s in zip(cids, sizes, strict=True)]
+        scores = [100.0 * g / d if d else 0.0 for g, d in zip(got, dens, strict=True)]
         # A deal from an industry the persona does not cover, and a buyer whose title only
         # loosely fits the persona's titles, lower the score by a factor.
         industry = self._industry_factors(q)
@@ -466,6 +469,22 @@ class Matcher:
             ]
             scores = [s * kept[c] for s, c in zip(scores, cids, strict=True)]
         return scores, needs_raw
+
+    def _size_denominators(self, emp_stated: bool, rev_stated: bool) -> list[float]:
+        """Per persona, the size and revenue weights in a score's denominator: in full when
+        the deal states them, UNKNOWN_SHARE of them when it does not, nothing when the
+        persona has no such range."""
+        key = (emp_stated, rev_stated)
+        found = self._size_weights.get(key)
+        if found is None:
+            emp = W_EMPLOYEES * (1.0 if emp_stated else UNKNOWN_SHARE)
+            rev = W_REVENUE * (1.0 if rev_stated else UNKNOWN_SHARE)
+            values = [
+                (emp if e is not None else 0.0) + (rev if r is not None else 0.0)
+                for e, r in zip(self._emp_ranges, self._rev_ranges, strict=True)
+            ]
+            found = self._size_weights[key] = values
+        return found
 
     def _group_points(self, q: _Query, p: PersonaProfile) -> tuple[float, float, float]:
         """(points, known weight, unknown weight) of the set-valued components.
@@ -561,8 +580,8 @@ class Matcher:
         """How well the buyer's title fits the persona's titles (None: nothing to compare),
         and the persona title that fits best."""
         fit = self._set_fit(q, self._tids[p.index])
-        if fit is None or q.sig is None:
-            return fit, None
+        if fit is None or q.sig is None or fit < FUNCTION_FIT:
+            return fit, None  # no title is named in reasons below FUNCTION_FIT
         best = persona_fit(q.sig, p.title_sigs, self.vocabulary.function_similarity)[1]
         return fit, best
 
@@ -613,15 +632,20 @@ class Matcher:
         if not q.facts.industries:
             return None
         low, high = INDUSTRY_MISMATCH_CUT
+        by_list: dict[tuple[frozenset[str], tuple[str, ...]], float] = {}
         factors: list[float] = []
         for first in self._group_first:
             p = self.profiles[first]
-            cut = 0.0
-            if self._industry_mismatch(q, p):
-                breadth = self._industry_breadth(p)
-                narrow = max(0.0, (NARROW_INDUSTRIES - breadth) / (NARROW_INDUSTRIES - 1))
-                cut = low + (high - low) * narrow
-            factors.append(1.0 - cut)
+            key = (p.industries, p.industry_raw)
+            kept = by_list.get(key)
+            if kept is None:
+                cut = 0.0
+                if self._industry_mismatch(q, p):
+                    breadth = self._industry_breadth(p)
+                    narrow = max(0.0, (NARROW_INDUSTRIES - breadth) / (NARROW_INDUSTRIES - 1))
+                    cut = low + (high - low) * narrow
+                kept = by_list[key] = 1.0 - cut
+            factors.append(kept)
         return factors if any(f < 1.0 for f in factors) else None
 
     def _industry_breadth(self, p: PersonaProfile) -> int:
@@ -934,6 +958,12 @@ class Matcher:
         return _sentence(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _buyer_title_sig(text: str, expanded: str, vocab: Vocabulary) -> TitleSig:
+    # Reps type the same few titles again and again.
+    return title_sig(text, expanded, vocab, persona=False)
+
+
 def _headcount(q: Quantity) -> str:
     """ "1 employee", "2,500 employees", "200-500 employees"."""
     text = q.describe()
@@ -947,14 +977,9 @@ def _bounds(r: LogRange | None) -> tuple[float, float] | None:
     return (r.low if r.low is not None else -math.inf), (r.high if r.high is not None else math.inf)
 
 
-def _range_points(
-    r: tuple[float, float] | None, value: float, weight: float, slope: float
-) -> float:
-    if r is None:
-        return 0.0
-    low, high = r
-    d = low - value if value < low else (value - high if value > high else 0.0)
-    return weight if d <= 0 else weight * max(-1.0, 1.0 - d / slope)
+def _outside(r: tuple[float, float], value: float) -> float:
+    """How far (log10 units) a value lies outside a range it is not inside."""
+    return r[0] - value if value < r[0] else value - r[1]
 
 
 def _range_value(r: LogRange, log_value: float, slope: float) -> float:
