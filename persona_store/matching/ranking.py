@@ -215,6 +215,18 @@ class Matcher:
                 self._group_first.append(p.index)
             gids.append(gid)
         self._gids = tuple(gids)
+        # Each group's industry list, as an index into the distinct lists.
+        list_of: dict[tuple[frozenset[str], tuple[str, ...]], int] = {}
+        self._industry_lists: list[int] = []  # first persona with each distinct list
+        group_industry: list[int] = []
+        for first in self._group_first:
+            p = self.profiles[first]
+            lid = list_of.get((p.industries, p.industry_raw))
+            if lid is None:
+                lid = list_of[(p.industries, p.industry_raw)] = len(self._industry_lists)
+                self._industry_lists.append(first)
+            group_industry.append(lid)
+        self._group_industry = tuple(group_industry)
         sig_of: dict[TitleSig, int] = {}
         set_of: dict[frozenset[int], int] = {}
         self._title_sets: list[tuple[int, ...]] = []  # distinct title sets, as title ids
@@ -420,11 +432,12 @@ class Matcher:
         # score each distinct combination once, then add the per-persona parts list by list.
         groups = [self._group_points(q, self.profiles[first]) for first in self._group_first]
         titles = [self._function_points(q, t) for t in range(len(self._title_sets))]
-        cells = [(groups[g], titles[t]) for g, t in self._cells]
-        cg = [g[0] + t[0] for g, t in cells]
+        cg = [groups[g][0] + titles[t][0] for g, t in self._cells]
         # The score is points / (known weight + UNKNOWN_SHARE * unknown weight): the weights
         # of a cell, then per persona those of size and revenue, then needs, the same for all.
-        cd = [g[1] + t[1] + UNKNOWN_SHARE * (g[2] + t[2]) for g, t in cells]
+        gd = [k + UNKNOWN_SHARE * u for _, k, u in groups]
+        td = [t[1] + UNKNOWN_SHARE * t[2] for t in titles]
+        cd = [gd[g] + td[t] for g, t in self._cells]
         cids = self._cids
         got = [cg[c] for c in cids]
         for value, ranges, weight, slope in (
@@ -456,18 +469,22 @@ class Matcher:
         else:
             common = UNKNOWN_SHARE * W_NEEDS
         sizes = self._size_denominators(q.emp_log is not None, q.rev_log is not None)
-        dens = [cd[c] + s + common for c, s in zip(cids, sizes, strict=True)]
-        scores = [100.0 * g / d if d else 0.0 for g, d in zip(got, dens, strict=True)]
         # A deal from an industry the persona does not cover, and a buyer whose title only
-        # loosely fits the persona's titles, lower the score by a factor.
+        # loosely fits the persona's titles, keep only a share of the score (per cell).
         industry = self._industry_factors(q)
-        if industry is not None or any(t[3] for t in titles):
+        if industry is None and not any(t[3] for t in titles):
+            kept = [100.0] * len(self._cells)
+        else:
             kept = [
-                (industry[g] if industry is not None else 1.0)
+                100.0
+                * (industry[g] if industry is not None else 1.0)
                 * (RELATED_ONLY_SHARE if titles[t][3] else 1.0)
                 for g, t in self._cells
             ]
-            scores = [s * kept[c] for s, c in zip(scores, cids, strict=True)]
+        scores = [
+            g * kept[c] / d if (d := cd[c] + s + common) else 0.0
+            for g, c, s in zip(got, cids, sizes, strict=True)
+        ]
         return scores, needs_raw
 
     def _size_denominators(self, emp_stated: bool, rev_stated: bool) -> list[float]:
@@ -632,21 +649,18 @@ class Matcher:
         if not q.facts.industries:
             return None
         low, high = INDUSTRY_MISMATCH_CUT
-        by_list: dict[tuple[frozenset[str], tuple[str, ...]], float] = {}
-        factors: list[float] = []
-        for first in self._group_first:
+        kept: list[float] = []
+        for first in self._industry_lists:
             p = self.profiles[first]
-            key = (p.industries, p.industry_raw)
-            kept = by_list.get(key)
-            if kept is None:
-                cut = 0.0
-                if self._industry_mismatch(q, p):
-                    breadth = self._industry_breadth(p)
-                    narrow = max(0.0, (NARROW_INDUSTRIES - breadth) / (NARROW_INDUSTRIES - 1))
-                    cut = low + (high - low) * narrow
-                kept = by_list[key] = 1.0 - cut
-            factors.append(kept)
-        return factors if any(f < 1.0 for f in factors) else None
+            cut = 0.0
+            if self._industry_mismatch(q, p):
+                breadth = self._industry_breadth(p)
+                narrow = max(0.0, (NARROW_INDUSTRIES - breadth) / (NARROW_INDUSTRIES - 1))
+                cut = low + (high - low) * narrow
+            kept.append(1.0 - cut)
+        if all(k == 1.0 for k in kept):
+            return None
+        return [kept[i] for i in self._group_industry]
 
     def _industry_breadth(self, p: PersonaProfile) -> int:
         """How many industries a persona's list covers, narrower ones included."""
