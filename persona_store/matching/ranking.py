@@ -4,10 +4,17 @@
 index from word concepts to personas, so that a query costs one pass of the text readers,
 a few dictionary lookups per persona and index work proportional to the deal's words, never
 persona x vocabulary fuzzy work. Scores combine firmographic ranges and lists, the buyer's
-function and seniority, and the overlap of the deal's words with the persona's goals, pain
-points, triggers, tools and keywords. "No persona" is a first-class answer with a stated
-cause: not a buyer, a company size no persona covers, a buyer function no persona covers,
-a different product category, too little to go on, or simply no good fit.
+title (compared title by title with the persona's job titles, see ``titles``) and seniority,
+and the overlap of the deal's words with the persona's goals, pain points, triggers, tools
+and keywords, weighed by how much the note says about needs. Two things only lower a score
+by a share: a clearly stated buyer title that fits a persona's titles only loosely (a related
+function family, another sub-function) keeps it below THRESHOLD, so that such a persona is
+never the best fit; and a deal from an industry the persona does not list keeps less, the
+narrower the persona's list. "No persona" is a first-class answer with a stated cause: not a
+buyer (unless the best persona's own profile uses the cue's words, as a reseller's or a
+procurement team's does), a company size no persona covers, a buyer function no persona
+covers or only a related one, a different product category, too little to go on, or simply
+no good fit (saying so when the industry is the reason).
 """
 
 from __future__ import annotations
@@ -366,6 +373,8 @@ class Matcher:
         buyer = facts.buyer
         if not text or (buyer is not None and buyer.confidence > TITLE_CONFIDENCE):
             return facts
+        if buyer is not None and buyer.functions and text.startswith(buyer.text):
+            return facts  # the note opens with a title the vocabulary read
         toks = title_tokens(text, self.vocabulary)
         hits = self._title_phrases.find([t.norm for t in toks])
         if not hits:

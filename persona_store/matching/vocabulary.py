@@ -5,7 +5,9 @@ abbreviations, industries, regions, stages, quantity words, non-buyer cues, prod
 stop words and synonyms). Nothing in them is about one company's personas: the persona side is
 read through the very same tables, so a new persona set needs no new vocabulary.
 ``Vocabulary`` turns the tables into phrase indexes and similarity lookups; ``load_vocabulary``
-builds it once per process.
+builds it once per process. Functions of one family are only weakly similar; a specialist
+and the generalist above it (recruiting and HR) are close; industries are known in the
+singular and the plural.
 """
 
 from __future__ import annotations
