@@ -555,3 +555,14 @@ def test_office_staff_is_no_title() -> None:
 
 def test_a_poultry_processor_is_food_and_beverage() -> None:
     assert "food_beverage" in {m.id for m in read_facts("a poultry processor").industries}
+
+
+def test_a_generic_title_partly_fits_a_persona_title_with_the_same_generic_word() -> None:
+    vocab = load_vocabulary()
+    buyer_title = read_title("Regional Operations Manager", vocab)
+    persona_title = read_title("Operations Training Lead", vocab)
+    assert buyer_title is not None and persona_title is not None
+    buyer = title_sig(buyer_title.text, buyer_title.expanded, vocab, persona=False)
+    persona = title_sig(persona_title.text, persona_title.expanded, vocab, persona=True)
+    assert persona.primary == {"learning"} and persona.generic == {"operations"}
+    assert title_fit(buyer, persona, vocab.function_similarity) == pytest.approx(0.6)

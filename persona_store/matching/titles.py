@@ -132,6 +132,10 @@ def title_fit(buyer: TitleSig, title: TitleSig, sim: Similarity) -> float | None
     if buyer.generic:
         if title.primary or title.secondary:
             value = _best(buyer.generic, title, sim)
+            if buyer.generic & title.generic:
+                # "Operations Manager" and "Operations Training Lead": the same generic
+                # function word, with a specialism on the persona's side.
+                value = max(value or 0.0, PARTIAL_WORDS)
             if value is not None and bw and not same_words:
                 value = min(value, PARTIAL_WORDS)
             return value
