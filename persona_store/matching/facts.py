@@ -122,7 +122,7 @@ class Facts:
             "industries": [m.id for m in self.industries],
             "regions": [m.id for m in self.regions],
             "stage": self.stage.id if self.stage else None,
-            "non_buyer": [m.id for m in self.non_buyer],
+            "non_buyer": list(dict.fromkeys(m.id for m in self.non_buyer)),
             "products": [m.id for m in self.products],
         }
 
@@ -464,7 +464,10 @@ def _gap(norms: Sequence[str], a: int, b: int) -> int | None:
 
 
 @dataclass
-class _Tag:
+class WordTag:
+    """What the vocabulary says about one word of a title: functions (with whether each is
+    only a generic word), seniority rank and the word's part in a title."""
+
     functions: list[tuple[str, bool]] = field(default_factory=list)
     rank: int | None = None
     role: bool = False
@@ -490,8 +493,9 @@ def _expand(tokens: Sequence[Token], raw: str, vocab: Vocabulary) -> list[Token]
     return out
 
 
-def _tags(norms: Sequence[str], vocab: Vocabulary) -> list[_Tag]:
-    tags = [_Tag() for _ in norms]
+def tag_words(norms: Sequence[str], vocab: Vocabulary) -> list[WordTag]:
+    """Tag each folded word of a title with its functions, rank and role in the title."""
+    tags = [WordTag() for _ in norms]
     for hit in vocab.functions.find(norms):
         for k in range(hit.start, hit.end):
             tags[k].functions.append((hit.value.function, hit.value.generic))
@@ -526,12 +530,12 @@ def _tags(norms: Sequence[str], vocab: Vocabulary) -> list[_Tag]:
     return tags
 
 
-def _titleish(tag: _Tag) -> bool:
+def _titleish(tag: WordTag) -> bool:
     return bool(tag.functions or tag.rank is not None or tag.role or tag.modifier)
 
 
 def _title_from_span(
-    toks: Sequence[Token], tags: Sequence[_Tag], a: int, b: int, raw: str, confidence: float
+    toks: Sequence[Token], tags: Sequence[WordTag], a: int, b: int, raw: str, confidence: float
 ) -> Title | None:
     specific: list[str] = []
     generic: list[str] = []
@@ -548,7 +552,7 @@ def _title_from_span(
             rank = tag.rank if rank is None else max(rank, tag.rank)
         role = role or tag.role
         deputy = deputy or tag.deputy
-    functions = specific or generic
+    functions = _choose_functions(specific, generic)
     norms = [t.norm for t in toks[a:b]]
     # "Kubernetes platform owner" owns a platform, not the company.
     if "owner" in norms:
@@ -576,7 +580,16 @@ def _title_from_span(
     )
 
 
-def _title_spans(toks: Sequence[Token], tags: Sequence[_Tag]) -> list[tuple[int, int]]:
+def _choose_functions(specific: list[str], generic: list[str]) -> list[str]:
+    """A title's functions: generic words ("technology", "operations") count only when no
+    specific function is named, except beside a founder's or owner's role ("Technical
+    co-founder" is an engineering founder; "Legal Technology Manager" works in legal)."""
+    if any(f != EXECUTIVE for f in specific):
+        return specific
+    return specific + [g for g in generic if g not in specific]
+
+
+def _title_spans(toks: Sequence[Token], tags: Sequence[WordTag]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     n = len(toks)
     i = 0
@@ -616,12 +629,12 @@ def _title_spans(toks: Sequence[Token], tags: Sequence[_Tag]) -> list[tuple[int,
     return spans
 
 
-def _strong(tag: _Tag) -> bool:
+def _strong(tag: WordTag) -> bool:
     return bool(tag.functions or tag.rank is not None or tag.role)
 
 
 def _paraphrases(
-    toks: Sequence[Token], tags: Sequence[_Tag], raw: str, vocab: Vocabulary
+    toks: Sequence[Token], tags: Sequence[WordTag], raw: str, vocab: Vocabulary
 ) -> list[tuple[int, Title]]:
     """ "the person who owns our Kubernetes platform" -> platform function, manager rank."""
     norms = [t.norm for t in toks]
@@ -692,25 +705,34 @@ def read_title(text: str, vocabulary: Vocabulary | None = None) -> Title | None:
     tokens = _corrected(tokenize(text), vocab)
     toks = _expand(tokens, text, vocab)
     norms = [t.norm for t in toks]
-    tags = _tags(norms, vocab)
+    tags = tag_words(norms, vocab)
     if not toks:
         return None
     title = _title_from_span(toks, tags, 0, len(toks), text, FIELD_CONFIDENCE)
     specific = [f for t in tags for f, g in t.functions if not g]
     generic = [f for t in tags for f, g in t.functions if g]
-    functions = tuple(dict.fromkeys(specific or generic))
+    functions = tuple(dict.fromkeys(_choose_functions(specific, generic)))
     if title is None:
-        verbs = [h.value for h in vocab.paraphrase_verbs.find(norms)]
-        if not functions and not verbs:
+        # "Deal Desk Manager" names no function the vocabulary knows, but still a level.
+        levels = [h.value for h in vocab.paraphrase_verbs.find(norms)]
+        levels += [t.rank for t in tags if t.rank is not None]
+        if not functions and not levels:
             return Title(text=text, confidence=FIELD_CONFIDENCE, expanded=" ".join(norms))
         return Title(
             text=text,
             functions=functions,
-            rank=max(verbs) if verbs else None,
+            rank=max(levels) if levels else None,
             confidence=FIELD_CONFIDENCE,
             expanded=" ".join(norms),
         )
     return replace(title, text=text)
+
+
+def title_tokens(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
+    """The words of a text as titles are read: typos fixed, abbreviations expanded ("Sr PM"
+    -> "senior product manager"), each keeping its span in ``text``."""
+    vocab = vocabulary or load_vocabulary()
+    return _expand(_corrected(tokenize(text), vocab), text, vocab)
 
 
 def _read_titles(
@@ -718,7 +740,7 @@ def _read_titles(
 ) -> tuple[list[Title], list[tuple[int, int]]]:
     toks = _expand(tokens, raw, vocab)
     norms = [t.norm for t in toks]
-    tags = _tags(norms, vocab)
+    tags = tag_words(norms, vocab)
     found: list[tuple[int, Title]] = []
     char_spans: list[tuple[int, int]] = []
     for a, b in _title_spans(toks, tags):
@@ -897,7 +919,7 @@ def read_facts(text: str, vocabulary: Vocabulary | None = None) -> Facts:
     regions = _mentions(
         tokens, raw, vocab.regions, vocab.region_labels, (), vocab.region_case_sensitive
     )
-    stages = _mentions(tokens, raw, vocab.stages, vocab.stage_labels)
+    stages = _mentions(tokens, raw, vocab.stage_text, vocab.stage_labels)
     products = _mentions(tokens, raw, vocab.products, vocab.product_labels, per_term=True)
     folded = " ".join(t.norm for t in tokens)
     non_buyer: list[Mention] = []
@@ -905,9 +927,11 @@ def read_facts(text: str, vocabulary: Vocabulary | None = None) -> Facts:
     for cue in vocab.non_buyer_cues:
         if cue.triggers and not cue.triggers & present:
             continue
-        found = cue.combined.search(folded)
-        if found:
-            non_buyer.append(Mention(cue.kind, cue.says, found.group().strip()))
+        # Every match, not just the first: a persona may own one cue's words but not another's.
+        for found in cue.combined.finditer(folded):
+            said = found.group().strip()
+            if said and all(m.source != said for m in non_buyer):
+                non_buyer.append(Mention(cue.kind, cue.says, said))
     content = tuple(
         t.norm
         for t in tokens
@@ -974,7 +998,12 @@ def merge_fields(
         found = read_label(industry, "industries", vocab) or (
             Mention("raw:" + fold(industry), industry, industry),
         )
-        rest = tuple(m for m in facts.industries if m.id not in {f.id for f in found})
+        # The rep named the company's industry: words the text happens to share with an
+        # industry ("on paper", "sells to banks") no longer count, unless the vocabulary
+        # cannot read the field.
+        rest: tuple[Mention, ...] = ()
+        if all(m.id.startswith("raw:") for m in found):
+            rest = tuple(m for m in facts.industries if m.id not in {f.id for f in found})
         changes["industries"] = (*found, *rest)
     if region:
         found = read_label(region, "regions", vocab)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from persona_store.matching.facts import read_facts, read_label, read_title
 from persona_store.matching.text import PUNCT, tokenize
+from persona_store.matching.titles import TitleSig, title_sig
 from persona_store.matching.vocabulary import Vocabulary
 from persona_store.records import IntRange, PersonaSpec
 
@@ -55,6 +56,11 @@ FIELD_NAMES: dict[str, str] = {
     "background": "background",
     "buying_process": "buying process",
 }
+# The parts that say what a persona needs, and so which product categories it covers; an
+# interest, an objection or the background story ("interested in estimating") does not.
+NEED_FIELDS = frozenset(
+    {"role", "summary", "goals", "pain_points", "keywords", "tools", "triggers"}
+)
 # Only these parts are quoted back to a rep as reasons.
 QUOTABLE = ("pain_points", "goals", "triggers", "keywords", "tools", "objections")
 
@@ -109,9 +115,12 @@ class PersonaProfile:
     key: str
     name: str
     functions: frozenset[str]
+    main_functions: frozenset[str]  # what the titles name first: for reasons
     ranks: frozenset[int]
     titles: tuple[str, ...]
     titles_expanded: tuple[str, ...]
+    title_sigs: tuple[TitleSig, ...]
+    title_phrases: tuple[tuple[str, str], ...]  # (title, its expanded words), two words or more
     employees: LogRange | None
     revenue: LogRange | None
     industries: frozenset[str]
@@ -125,6 +134,12 @@ class PersonaProfile:
     items: tuple[Item, ...]
     item_index: dict[str, tuple[int, ...]]
     products: frozenset[str]
+    # Concepts of the job titles and industry names, which the needs overlap leaves out.
+    label_concepts: frozenset[str] = frozenset()
+
+    def uses(self, concept: str) -> bool:
+        """Whether the persona's own profile (texts, titles or industries) uses a concept."""
+        return concept in self.concepts or concept in self.label_concepts
 
 
 def _texts(spec: PersonaSpec) -> Iterable[tuple[str, str]]:
@@ -174,6 +189,11 @@ _label = functools.lru_cache(maxsize=65536)(read_label)
 
 
 @functools.lru_cache(maxsize=65536)
+def _sig(text: str, expanded: str, vocab: Vocabulary) -> TitleSig:
+    return title_sig(text, expanded, vocab, persona=True)
+
+
+@functools.lru_cache(maxsize=65536)
 def _text_features(text: str, vocab: Vocabulary) -> tuple[tuple[str, ...], frozenset[str]]:
     norms = [t.norm for t in tokenize(text)]
     return tuple(concepts_of(text, vocab)), frozenset(h.value for h in vocab.products.find(norms))
@@ -185,6 +205,8 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
     functions: set[str] = set()
     ranks: set[int] = set()
     expanded: list[str] = []
+    sigs: list[TitleSig] = []
+    phrases: list[tuple[str, str]] = []
     for title in demo.job_titles:
         parsed = _title(title, vocab)
         if parsed is None:
@@ -193,12 +215,21 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         if parsed.rank is not None:
             ranks.add(parsed.rank)
         expanded.append(parsed.expanded)
+        if " " in parsed.expanded:
+            phrases.append((title, parsed.expanded))
+        sig = _sig(title, parsed.expanded, vocab)
+        if sig.informative:
+            sigs.append(sig)
     if not functions:
         # No job titles: the one-line role still names the function.
         for t in read_facts(spec.role, vocab).titles:
             functions.update(t.functions)
             if t.rank is not None:
                 ranks.add(t.rank)
+            if not sigs:
+                sig = _sig(t.text, t.expanded, vocab)
+                if sig.informative:
+                    sigs.append(sig)
     for level in demo.seniority:
         hits = vocab.seniority.find([t.norm for t in tokenize(level)])
         ranks.update(h.value for h in hits)
@@ -230,7 +261,8 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
                 weights[c] = w
         if fld in QUOTABLE:
             items.append(Item(fld, text, frozenset(cs)))
-        products.update(covered)
+        if fld in NEED_FIELDS:
+            products.update(covered)
 
     item_index: dict[str, list[int]] = {}
     for n, item in enumerate(items):
@@ -243,9 +275,13 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         key=spec.key,
         name=spec.name,
         functions=frozenset(functions),
+        main_functions=frozenset(f for sig in sigs for f in sig.primary or sig.generic)
+        or frozenset(functions),
         ranks=frozenset(ranks),
         titles=tuple(demo.job_titles),
         titles_expanded=tuple(expanded),
+        title_sigs=tuple(dict.fromkeys(sigs)),
+        title_phrases=tuple(phrases),
         employees=LogRange.of(firmo.employees),
         revenue=LogRange.of(firmo.annual_revenue_usd),
         industries=frozenset(industries),
@@ -259,6 +295,12 @@ def build_profile(index: int, spec: PersonaSpec, vocab: Vocabulary) -> PersonaPr
         items=tuple(items),
         item_index={c: tuple(v) for c, v in item_index.items()},
         products=frozenset(products),
+        label_concepts=frozenset(
+            c
+            for text in (*demo.job_titles, *firmo.industries)
+            for c in _text_features(text, vocab)[0]
+            if "+" not in c
+        ),
     )
 
 

@@ -4,22 +4,40 @@
 index from word concepts to personas, so that a query costs one pass of the text readers,
 a few dictionary lookups per persona and index work proportional to the deal's words, never
 persona x vocabulary fuzzy work. Scores combine firmographic ranges and lists, the buyer's
-function and seniority, and the overlap of the deal's words with the persona's goals, pain
-points, triggers, tools and keywords. "No persona" is a first-class answer with a stated
-cause: not a buyer, a company size no persona covers, a buyer function no persona covers,
-a different product category, too little to go on, or simply no good fit.
+title (compared title by title with the persona's job titles, see ``titles``) and seniority,
+and the overlap of the deal's words with the persona's goals, pain points, triggers, tools
+and keywords, weighed by how much the note says about needs. Two things only lower a score
+by a share: a clearly stated buyer title that fits a persona's titles only loosely (a related
+function family, another sub-function) keeps it below THRESHOLD, so that such a persona is
+never the best fit; and a deal from an industry the persona does not list keeps less, the
+narrower the persona's list. "No persona" is a first-class answer with a stated cause: not a
+buyer (unless the best persona's own profile uses the cue's words, as a reseller's or a
+procurement team's does), a company size no persona covers, a buyer function no persona
+covers or only a related one, a different product category, too little to go on, or simply
+no good fit (saying so when the industry is the reason).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from persona_store.matching.facts import Facts, Title, merge_fields, read_facts
+from persona_store.matching.facts import (
+    TITLE_CONFIDENCE,
+    Facts,
+    Mention,
+    Quantity,
+    Title,
+    merge_fields,
+    read_facts,
+    read_title,
+    title_tokens,
+)
 from persona_store.matching.profile import (
     FIELD_NAMES,
     LogRange,
@@ -28,7 +46,8 @@ from persona_store.matching.profile import (
     concepts_of,
     idf,
 )
-from persona_store.matching.text import PUNCT, tokenize
+from persona_store.matching.text import PUNCT, PhraseIndex, tokenize, words
+from persona_store.matching.titles import TitleSig, persona_fit, title_fit, title_sig
 from persona_store.matching.vocabulary import EXECUTIVE, Vocabulary, load_vocabulary
 from persona_store.records import PersonaSpec
 
@@ -49,12 +68,26 @@ UNKNOWN_SHARE = 0.5
 THRESHOLD = 50
 # Needs overlap saturates: a handful of distinctive shared words is already a strong signal.
 NEEDS_SCALE = 4.0
+# Words about needs (beyond title, industry and place) a note needs for its needs to count in
+# full; "asked for a demo" states almost none.
+NEEDS_FULL_WORDS = 8
 # How far outside a size range (log10 units, 0.06 is about 15%) still counts as "inside" for
 # the company-size gate.
 SIZE_TOLERANCE = 0.06
 REVENUE_TOLERANCE = 0.12
 # Below this best function similarity a known buyer function is "not covered".
 FUNCTION_GATE = 0.4
+# A persona whose titles fit a clearly stated buyer title less than this (a related function
+# of the same family, or another sub-function) may still rank, but never as the best fit:
+# its score is scaled below THRESHOLD.
+FUNCTION_FIT = 0.6
+RELATED_ONLY_SHARE = (THRESHOLD - 1) / 100
+# A deal from an industry a persona does not list (nor a broader or sibling one) takes this
+# share off the persona's score: from the first value for a persona listing many industries
+# to the second for one whose list covers a single industry ("carriers and brokers" and a
+# brewery). NARROW_INDUSTRIES is how many covered industries count as a broad list.
+INDUSTRY_MISMATCH_CUT = (0.2, 0.45)
+NARROW_INDUSTRIES = 8
 # Personas beyond this many (best first) get a score but no written reasons: nobody reads
 # the reasons of the 900th persona, and writing them is most of the per-persona cost.
 EXPLAIN_TOP = 12
@@ -131,7 +164,11 @@ class _Query:
     emp_log: float | None
     rev_log: float | None
     concepts: dict[str, str]  # concept -> the deal word it came from
-    fn_cache: dict[frozenset[str], float] = field(default_factory=dict)
+    need_words: int = 0  # words that are not the title, industry, region or stage
+    sig: TitleSig | None = None  # the buyer's title, ready to compare with persona titles
+    title_known: bool = False  # the buyer's title is one some persona holds
+    title_fits: list[float] | None = None  # per persona title id; -1: nothing to compare
+    set_fits: dict[int, float | None] = field(default_factory=dict)  # per persona title set
     rank_cache: dict[frozenset[int], float] = field(default_factory=dict)
     ind_cache: dict[frozenset[str], float] = field(default_factory=dict)
     reg_cache: dict[frozenset[str], float] = field(default_factory=dict)
@@ -172,21 +209,73 @@ class Matcher:
                 self._spell_buckets.setdefault(w[0], []).append(w)
         self._spell_cache: dict[str, str | None] = {}
         self._covered_products = frozenset().union(*(p.products for p in self.profiles))
+        # Seniority, industry, region and stage depend only on a persona's sets, titles only
+        # on its title set: each distinct combination is scored once per query.
         group_of: dict[tuple[object, ...], int] = {}
         self._group_first: list[int] = []
         gids: list[int] = []
         for p in self.profiles:
-            gkey = (p.functions, p.ranks, p.industries, p.industry_raw, p.regions, p.stages)
+            gkey = (p.ranks, p.industries, p.industry_raw, p.regions, p.stages)
             gid = group_of.get(gkey)
             if gid is None:
                 gid = group_of[gkey] = len(self._group_first)
                 self._group_first.append(p.index)
             gids.append(gid)
         self._gids = tuple(gids)
+        # Each group's industry list, as an index into the distinct lists.
+        list_of: dict[tuple[frozenset[str], tuple[str, ...]], int] = {}
+        self._industry_lists: list[int] = []  # first persona with each distinct list
+        group_industry: list[int] = []
+        for first in self._group_first:
+            p = self.profiles[first]
+            lid = list_of.get((p.industries, p.industry_raw))
+            if lid is None:
+                lid = list_of[(p.industries, p.industry_raw)] = len(self._industry_lists)
+                self._industry_lists.append(first)
+            group_industry.append(lid)
+        self._group_industry = tuple(group_industry)
+        sig_of: dict[TitleSig, int] = {}
+        set_of: dict[frozenset[int], int] = {}
+        self._title_sets: list[tuple[int, ...]] = []  # distinct title sets, as title ids
+        tids: list[int] = []
+        for p in self.profiles:
+            ids = frozenset(sig_of.setdefault(sig, len(sig_of)) for sig in p.title_sigs)
+            tid = set_of.get(ids)
+            if tid is None:
+                tid = set_of[ids] = len(self._title_sets)
+                self._title_sets.append(tuple(ids))
+            tids.append(tid)
+        self._tids = tuple(tids)
+        # Each persona's (group, title set) pair as one cell, so that the per-persona lists
+        # below take one lookup each.
+        cell_of: dict[tuple[int, int], int] = {}
+        for pair in zip(gids, tids, strict=True):
+            cell_of.setdefault(pair, len(cell_of))
+        self._cells: tuple[tuple[int, int], ...] = tuple(cell_of)
+        self._cids = tuple(cell_of[pair] for pair in zip(gids, tids, strict=True))
+        self._sigs: tuple[TitleSig, ...] = tuple(sig_of)
+        self._sig_keys = tuple(
+            (s.primary, s.secondary, s.generic, s.executive, bool(s.words)) for s in self._sigs
+        )
+        # Persona titles by their words: a buyer's title that shares words with one is
+        # compared in full; every other title only by its functions.
+        self._titles_by_word: dict[str, list[int]] = {}
+        for sid, sig in enumerate(self._sigs):
+            for w in sig.words:
+                self._titles_by_word.setdefault(w, []).append(sid)
+        # Persona job titles as phrases, so that a title the vocabulary cannot read as one
+        # ("Service Delivery Manager", "Senior Project Manager") is still found in a note.
+        self._title_phrases: PhraseIndex[str] = PhraseIndex(
+            (words(expanded), title) for p in self.profiles for title, expanded in p.title_phrases
+        )
         self._emp_ranges = tuple(_bounds(p.employees) for p in self.profiles)
         self._rev_ranges = tuple(_bounds(p.revenue) for p in self.profiles)
-        self._function_sets = frozenset(p.functions for p in self.profiles if p.functions)
+        # Per persona, the size and revenue weights known or not known for each combination
+        # of what a deal states (employees stated?, revenue stated?).
+        self._size_weights: dict[tuple[bool, bool], list[float]] = {}
         self._plain: dict[int, Match] = {}
+        self._breadth: dict[frozenset[str], int] = {}
+        self._index = {p.key: p.index for p in self.profiles}
         self._has_size = bool(self.profiles) and all(p.employees for p in self.profiles)
         self._has_revenue = bool(self.profiles) and all(p.revenue for p in self.profiles)
 
@@ -204,11 +293,12 @@ class Matcher:
             stage=query.stage,
             vocabulary=vocab,
         )
+        facts = self._persona_title_in_text(query.text, facts)
         q = self._query(facts)
         scores, needs_raw = self._scores(q)
         order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
         cause, missing = self._none_cause(q, scores, needs_raw, order)
-        factor = 0.5 if cause is not None and q.facts.non_buyer else 1.0
+        factor = 0.5 if cause is not None and self._not_a_buyer(q, order) else 1.0
         matches: list[Match] = []
         for i in order[:EXPLAIN_TOP]:
             p = self.profiles[i]
@@ -230,7 +320,7 @@ class Matcher:
         best: str | None = None
         if cause is None and matches:
             best = matches[0].key
-            verdict = self._verdict(matches)
+            verdict = self._verdict(matches, q)
         else:
             verdict = _sentence(cause or "no personas to rank")
         return FitResult(best, tuple(matches), verdict, tuple(missing), facts)
@@ -257,7 +347,7 @@ class Matcher:
             if prev is not None:
                 concepts.setdefault(prev + "+" + c, w)
             prev = c
-        return _Query(
+        q = _Query(
             facts=facts,
             buyer=buyer,
             confidence=buyer.confidence if buyer else 0.0,
@@ -265,6 +355,61 @@ class Matcher:
             rev_log=math.log10(max(rev.value, 1)) if rev else None,
             concepts=concepts,
         )
+        said = {t.norm for m in (*facts.industries, *facts.regions) for t in tokenize(m.source)}
+        if facts.stage is not None:
+            said.update(t.norm for t in tokenize(facts.stage.source))
+        if buyer is not None:
+            said.update(t.norm for t in tokenize(buyer.text))
+        q.need_words = sum(1 for w in facts.words if w not in said)
+        if buyer is not None:
+            q.sig = self._buyer_sig(buyer)
+            q.title_known = self._title_known(q.sig)
+        return q
+
+    def _persona_title_in_text(self, text: str, facts: Facts) -> Facts:
+        """Read a persona's own job title from the note when it names the buyer better than
+        what the vocabulary read: no title, one without a function, a paraphrase, or a title
+        that comes later in the note. A title field always wins."""
+        buyer = facts.buyer
+        if not text or (buyer is not None and buyer.confidence > TITLE_CONFIDENCE):
+            return facts
+        if buyer is not None and buyer.functions and text.startswith(buyer.text):
+            return facts  # the note opens with a title the vocabulary read
+        toks = title_tokens(text, self.vocabulary)
+        hits = self._title_phrases.find([t.norm for t in toks])
+        if not hits:
+            return facts
+        hit = hits[0]
+        start, end = toks[hit.start].start, toks[hit.end - 1].end
+        if (
+            buyer is not None
+            and buyer.functions
+            and buyer.confidence >= TITLE_CONFIDENCE
+            and 0 <= text.find(buyer.text) <= start
+        ):
+            return facts
+        parsed = read_title(hit.value, self.vocabulary)
+        found = Title(
+            text=text[start:end],
+            functions=parsed.functions if parsed else (),
+            rank=parsed.rank if parsed else None,
+            confidence=TITLE_CONFIDENCE,
+            expanded=" ".join(t.norm for t in toks[hit.start : hit.end]),
+        )
+        return replace(facts, titles=(found, *facts.titles))
+
+    def _buyer_sig(self, buyer: Title) -> TitleSig:
+        if buyer.confidence >= TITLE_CONFIDENCE:
+            return _buyer_title_sig(buyer.text, buyer.expanded, self.vocabulary)
+        # A paraphrase or an implied function: its clause words are no title.
+        named = frozenset(f for f in buyer.functions if f != EXECUTIVE)
+        return TitleSig(buyer.text, primary=named, executive=EXECUTIVE in buyer.functions)
+
+    def _title_known(self, sig: TitleSig) -> bool:
+        if not sig.words:
+            return False
+        first = min(sig.words, key=lambda w: len(self._titles_by_word.get(w, ())))
+        return any(sig.words <= self._sigs[t].words for t in self._titles_by_word.get(first, ()))
 
     def _concept(self, word: str) -> str:
         vocab = self.vocabulary
@@ -292,41 +437,80 @@ class Matcher:
             if posting is not None:
                 for i, w in zip(*posting, strict=True):
                     needs_raw[i] += w
-        # Everything but size, revenue and needs depends only on a persona's sets: score each
-        # distinct combination once, then add the per-persona parts list by list.
+        # Everything but size, revenue and needs depends only on a persona's sets and titles:
+        # score each distinct combination once, then add the per-persona parts list by list.
         groups = [self._group_points(q, self.profiles[first]) for first in self._group_first]
-        got = [groups[g][0] for g in self._gids]
-        known = [groups[g][1] for g in self._gids]
-        unknown = [groups[g][2] for g in self._gids]
+        titles = [self._function_points(q, t) for t in range(len(self._title_sets))]
+        cg = [groups[g][0] + titles[t][0] for g, t in self._cells]
+        # The score is points / (known weight + UNKNOWN_SHARE * unknown weight): the weights
+        # of a cell, then per persona those of size and revenue, then needs, the same for all.
+        gd = [k + UNKNOWN_SHARE * u for _, k, u in groups]
+        td = [t[1] + UNKNOWN_SHARE * t[2] for t in titles]
+        cd = [gd[g] + td[t] for g, t in self._cells]
+        cids = self._cids
+        got = [cg[c] for c in cids]
         for value, ranges, weight, slope in (
             (q.emp_log, self._emp_ranges, W_EMPLOYEES, 0.15),
             (q.rev_log, self._rev_ranges, W_REVENUE, 0.3),
         ):
-            if value is None:
-                unknown = [
-                    u + weight if r is not None else u for u, r in zip(unknown, ranges, strict=True)
+            if value is not None:
+                # The full weight inside the range, falling linearly to minus the weight
+                # `slope` log10 units outside it; inlined, since this runs once per persona.
+                got = [
+                    a
+                    + (
+                        0.0
+                        if r is None
+                        else weight
+                        if r[0] <= value <= r[1]
+                        else weight * max(-1.0, 1.0 - _outside(r, value) / slope)
+                    )
+                    for a, r in zip(got, ranges, strict=True)
                 ]
-                continue
-            part = [_range_points(r, value, weight, slope) for r in ranges]
-            got = [a + b for a, b in zip(got, part, strict=True)]
-            known = [k + weight if r is not None else k for k, r in zip(known, ranges, strict=True)]
-            unknown = [
-                u if r is not None else u + weight for u, r in zip(unknown, ranges, strict=True)
-            ]
         if q.concepts:
+            # A note of a few words says little about needs: only that share of the needs
+            # weight counts as stated, the rest as not stated.
+            stated = W_NEEDS * min(1.0, q.need_words / NEEDS_FULL_WORDS)
             scale = -1.0 / NEEDS_SCALE
             exp = math.exp
-            got = [
-                a + W_NEEDS * (1.0 - exp(r * scale)) for a, r in zip(got, needs_raw, strict=True)
-            ]
-            known = [k + W_NEEDS for k in known]
+            got = [a + stated * (1.0 - exp(r * scale)) for a, r in zip(got, needs_raw, strict=True)]
+            common = stated + UNKNOWN_SHARE * (W_NEEDS - stated)
         else:
-            unknown = [u + W_NEEDS for u in unknown]
+            common = UNKNOWN_SHARE * W_NEEDS
+        sizes = self._size_denominators(q.emp_log is not None, q.rev_log is not None)
+        # A deal from an industry the persona does not cover, and a buyer whose title only
+        # loosely fits the persona's titles, keep only a share of the score (per cell).
+        industry = self._industry_factors(q)
+        if industry is None and not any(t[3] for t in titles):
+            kept = [100.0] * len(self._cells)
+        else:
+            kept = [
+                100.0
+                * (industry[g] if industry is not None else 1.0)
+                * (RELATED_ONLY_SHARE if titles[t][3] else 1.0)
+                for g, t in self._cells
+            ]
         scores = [
-            100.0 * g / (k + UNKNOWN_SHARE * u) if k + u else 0.0
-            for g, k, u in zip(got, known, unknown, strict=True)
+            g * kept[c] / d if (d := cd[c] + s + common) else 0.0
+            for g, c, s in zip(got, cids, sizes, strict=True)
         ]
         return scores, needs_raw
+
+    def _size_denominators(self, emp_stated: bool, rev_stated: bool) -> list[float]:
+        """Per persona, the size and revenue weights in a score's denominator: in full when
+        the deal states them, UNKNOWN_SHARE of them when it does not, nothing when the
+        persona has no such range."""
+        key = (emp_stated, rev_stated)
+        found = self._size_weights.get(key)
+        if found is None:
+            emp = W_EMPLOYEES * (1.0 if emp_stated else UNKNOWN_SHARE)
+            rev = W_REVENUE * (1.0 if rev_stated else UNKNOWN_SHARE)
+            values = [
+                (emp if e is not None else 0.0) + (rev if r is not None else 0.0)
+                for e, r in zip(self._emp_ranges, self._rev_ranges, strict=True)
+            ]
+            found = self._size_weights[key] = values
+        return found
 
     def _group_points(self, q: _Query, p: PersonaProfile) -> tuple[float, float, float]:
         """(points, known weight, unknown weight) of the set-valued components.
@@ -338,13 +522,6 @@ class Matcher:
         facts = q.facts
         buyer = q.buyer
         got = known = unknown = 0.0
-        if p.functions:
-            if buyer is not None and buyer.functions:
-                w = W_FUNCTION * q.confidence
-                got += w * self._function_value(q, p)
-                known += w
-            else:
-                unknown += W_FUNCTION
         if p.ranks:
             if buyer is not None and buyer.rank is not None:
                 w = W_SENIORITY * q.confidence
@@ -372,21 +549,81 @@ class Matcher:
                 unknown += W_STAGE
         return got, known, unknown
 
-    def _function_value(self, q: _Query, p: PersonaProfile) -> float:
-        cached = q.fn_cache.get(p.functions)
-        if cached is None:
-            sim = self._function_sim(q, p.functions)
-            cached = sim if sim >= 0.3 else -0.6
-            q.fn_cache[p.functions] = cached
-        return cached
+    def _function_points(self, q: _Query, tid: int) -> tuple[float, float, float, bool]:
+        """(points, known weight, unknown weight, related only) of the buyer's title against
+        one title set."""
+        if not self._title_sets[tid]:
+            return 0.0, 0.0, 0.0, False
+        fit = self._set_fit(q, tid)
+        if fit is None:
+            return 0.0, 0.0, W_FUNCTION, False
+        w = W_FUNCTION * q.confidence
+        related_only = fit < FUNCTION_FIT and self._gates_function(q)
+        return w * (fit if fit >= 0.3 else -0.6), w, 0.0, related_only
 
-    def _function_sim(self, q: _Query, functions: frozenset[str]) -> float:
-        assert q.buyer is not None
-        vocab = self.vocabulary
-        return max(
-            (vocab.function_similarity(a, b) for a in q.buyer.functions for b in functions),
-            default=0.0,
-        )
+    def _set_fit(self, q: _Query, tid: int) -> float | None:
+        """How well the buyer's title fits a persona title set (None: nothing to compare)."""
+        if tid in q.set_fits:
+            return q.set_fits[tid]
+        if q.sig is None:
+            return None
+        if q.title_fits is None:
+            q.title_fits = self._title_fits(q)
+        fits = q.title_fits
+        best = max((fits[s] for s in self._title_sets[tid]), default=-1.0)
+        found: float | None = best
+        if best < 0:
+            # Nothing to compare, unless the buyer holds another persona's title.
+            found = 0.0 if q.title_known else None
+        q.set_fits[tid] = found
+        return found
+
+    def _title_fits(self, q: _Query) -> list[float]:
+        """The buyer's fit with every distinct persona title (-1: nothing to compare).
+
+        Titles that share no word with the buyer's are compared by their functions alone,
+        once per distinct combination of functions."""
+        buyer = q.sig
+        assert buyer is not None
+        sim = self.vocabulary.function_similarity
+        shared = {sid for w in buyer.words for sid in self._titles_by_word.get(w, ())}
+        by_key: dict[tuple[object, ...], float] = {}
+        out: list[float] = []
+        for sid, sig in enumerate(self._sigs):
+            if sid in shared:
+                value = title_fit(buyer, sig, sim)
+                out.append(-1.0 if value is None else value)
+                continue
+            key = self._sig_keys[sid]
+            found = by_key.get(key)
+            if found is None:
+                value = title_fit(buyer, sig, sim)
+                found = by_key[key] = -1.0 if value is None else value
+            out.append(found)
+        return out
+
+    def _fit(self, q: _Query, p: PersonaProfile) -> tuple[float | None, TitleSig | None]:
+        """How well the buyer's title fits the persona's titles (None: nothing to compare),
+        and the persona title that fits best."""
+        fit = self._set_fit(q, self._tids[p.index])
+        if fit is None or q.sig is None or fit < FUNCTION_FIT:
+            return fit, None  # no title is named in reasons below FUNCTION_FIT
+        best = persona_fit(q.sig, p.title_sigs, self.vocabulary.function_similarity)[1]
+        return fit, best
+
+    def _gates_function(self, q: _Query) -> bool:
+        """Whether the buyer's title is clear enough to rule a persona out by function:
+        a real title (not a paraphrase), naming a job other than general management."""
+        sig = q.sig
+        if sig is None or q.confidence < TITLE_CONFIDENCE:
+            return False
+        return bool(sig.primary or sig.generic or (q.title_known and not sig.executive))
+
+    def _related_only(self, q: _Query, p: PersonaProfile) -> bool:
+        """The buyer's clear title fits this persona's titles only loosely: the persona may
+        rank, never as the best fit."""
+        fit = self._set_fit(q, self._tids[p.index])
+        return fit is not None and fit < FUNCTION_FIT and self._gates_function(q)
 
     def _rank_value(self, q: _Query, p: PersonaProfile) -> float:
         cached = q.rank_cache.get(p.ranks)
@@ -405,6 +642,48 @@ class Matcher:
             cached = best if best > 0 else -0.6
             q.ind_cache[key] = cached
         return cached
+
+    def _industry_mismatch(self, q: _Query, p: PersonaProfile) -> bool:
+        """The deal names an industry the vocabulary knows, and none of it fits the
+        persona's industries, broader ones or siblings."""
+        if not (p.industries or p.industry_raw):
+            return False
+        if not any(not m.id.startswith("raw:") for m in q.facts.industries):
+            return False
+        return self._industry_value(q, p) < 0
+
+    def _industry_factors(self, q: _Query) -> list[float] | None:
+        """Per group: the share of the score kept after an industry mismatch (None: no
+        mismatch anywhere)."""
+        if not q.facts.industries:
+            return None
+        low, high = INDUSTRY_MISMATCH_CUT
+        kept: list[float] = []
+        for first in self._industry_lists:
+            p = self.profiles[first]
+            cut = 0.0
+            if self._industry_mismatch(q, p):
+                breadth = self._industry_breadth(p)
+                narrow = max(0.0, (NARROW_INDUSTRIES - breadth) / (NARROW_INDUSTRIES - 1))
+                cut = low + (high - low) * narrow
+            kept.append(1.0 - cut)
+        if all(k == 1.0 for k in kept):
+            return None
+        return [kept[i] for i in self._group_industry]
+
+    def _industry_breadth(self, p: PersonaProfile) -> int:
+        """How many industries a persona's list covers, narrower ones included."""
+        key = p.industries | frozenset(p.industry_raw)
+        found = self._breadth.get(key)
+        if found is None:
+            vocab = self.vocabulary
+            covered = {
+                x
+                for x in vocab.industry_labels
+                if any(vocab.industry_similarity(x, pid) >= 0.7 for pid in p.industries)
+            }
+            found = self._breadth[key] = len(covered) + len(p.industry_raw)
+        return found
 
     def _industry_best(self, q: _Query, p: PersonaProfile) -> tuple[float, str, str]:
         """Best similarity, the deal's words and the persona industry that gave it."""
@@ -450,27 +729,16 @@ class Matcher:
         facts = q.facts
         if not self.profiles:
             return "there are no personas to compare with", []
-        if facts.non_buyer:
-            return facts.non_buyer[0].label, []
+        not_buyer = self._not_a_buyer(q, order)
+        if not_buyer is not None:
+            return not_buyer, []
         size = self._size_cause(q)
         if size:
             return size, []
-        if (
-            q.buyer
-            and q.buyer.functions
-            and q.confidence >= 0.8
-            and EXECUTIVE not in q.buyer.functions
-        ):
-            best_sim = max((self._function_sim(q, fs) for fs in self._function_sets), default=0.0)
-            if best_sim < FUNCTION_GATE:
-                labels = ", ".join(
-                    self.vocabulary.function_labels.get(f, f) for f in q.buyer.functions
-                )
-                return (
-                    f"no persona covers buyers in {labels} ('{q.buyer.text}')",
-                    [],
-                )
         top = order[0]
+        function = self._function_cause(q, self.profiles[top])
+        if function:
+            return function, []
         asked = {m.id for m in facts.products}
         uncovered = [m for m in facts.products if m.id not in self._covered_products]
         # One passing mention ("why the patient portal is slow") is not a request for that
@@ -489,14 +757,61 @@ class Matcher:
         thin = q.buyer is None and facts.employees is None and not facts.industries
         if thin and needs_raw[top] < 2 * NEEDS_SCALE:
             return "too little to go on", missing or ["head count or the buyer's title"]
-        if scores[top] < THRESHOLD:
+        # Judged on the score as shown: "scores 50, below 50" must never be said.
+        if round(scores[top]) < THRESHOLD:
             p = self.profiles[top]
-            return (
+            text = (
                 f"no persona fits well enough: the closest, {p.name}, scores "
-                f"{round(scores[top])}, below {THRESHOLD}",
-                missing,
+                f"{round(scores[top])}, below {THRESHOLD}"
             )
+            if self._industry_mismatch(q, p):
+                text += "; " + self._industry_con(q, p)
+            return text, missing
         return None, []
+
+    def _not_a_buyer(self, q: _Query, order: Sequence[int]) -> str | None:
+        """The first non-buyer cue that the best-scoring persona does not own (a persona
+        that resells or manages suppliers owns the words "reseller" or "supplier")."""
+        if not q.facts.non_buyer:
+            return None
+        top = self.profiles[order[0]] if order else None
+        for m in q.facts.non_buyer:
+            if top is None or not self._owns(top, m):
+                return m.label
+        return None
+
+    def _owns(self, p: PersonaProfile, cue: Mention) -> bool:
+        vocab = self.vocabulary
+        owners = vocab.non_buyer_owners.get(cue.id, frozenset())
+        return any(
+            w in owners and p.uses(vocab.concept(w)) for w in (t.norm for t in tokenize(cue.source))
+        )
+
+    def _function_cause(self, q: _Query, top: PersonaProfile) -> str | None:
+        if q.buyer is None or q.sig is None or not self._gates_function(q):
+            return None
+        sig = q.sig
+        fits = [self._set_fit(q, t) for t in range(len(self._title_sets))]
+        best = max((f for f in fits if f is not None), default=None)
+        mine = self._labels(sig.primary or sig.generic)
+        if best is not None and best < FUNCTION_GATE and mine:
+            return f"no persona covers buyers in {mine} ('{q.buyer.text}')"
+        if not self._related_only(q, top):
+            return None
+        theirs = self._labels(top.main_functions)
+        if mine and theirs:
+            return (
+                f"buyer '{q.buyer.text}' works in {mine}; the closest persona, {top.name}, "
+                f"is in {theirs}, a related function but not the same"
+            )
+        return (
+            f"buyer '{q.buyer.text}' holds none of the job titles of the closest persona, "
+            f"{top.name} ({', '.join(top.titles[:4])})"
+        )
+
+    def _labels(self, functions: frozenset[str]) -> str:
+        labels = self.vocabulary.function_labels
+        return ", ".join(labels.get(f, f) for f in sorted(functions) if f != EXECUTIVE)
 
     def _size_cause(self, q: _Query) -> str | None:
         facts = q.facts
@@ -511,7 +826,7 @@ class Matcher:
             )
         ):
             return (
-                f"no persona covers companies of {facts.employees.describe()} employees "
+                f"no persona covers companies of {_headcount(facts.employees)} "
                 f"({_closest_ranges(self.profiles, emp, 'employees')})"
             )
         if (
@@ -535,7 +850,7 @@ class Matcher:
         out: list[str] = []
         if q.facts.employees is None and q.facts.revenue_usd is None:
             out.append("head count")
-        if q.buyer is None or not q.buyer.functions:
+        if q.buyer is None or not (q.buyer.functions or (q.sig and q.sig.words)):
             out.append("the buyer's title")
         if not q.facts.industries:
             out.append("industry")
@@ -548,19 +863,29 @@ class Matcher:
         facts = q.facts
         vocab = self.vocabulary
         buyer = q.buyer
-        if buyer and buyer.functions and p.functions:
-            sim = self._function_sim(q, p.functions)
-            title_hit = _best_title(buyer, p)
-            their = ", ".join(vocab.function_labels.get(f, f) for f in sorted(p.functions))
+        fit, fit_title = self._fit(q, p)
+        if buyer and fit is not None:
+            their = self._labels(p.main_functions)
             mine = ", ".join(vocab.function_labels.get(f, f) for f in buyer.functions)
-            if title_hit is not None and sim >= 0.5:
+            title_hit = _best_title(buyer, p) if fit >= 0.99 else None
+            if title_hit is None and fit >= 0.99 and fit_title is not None and not mine:
+                title_hit = fit_title.text
+            if title_hit is not None:
                 pros.append(f"buyer '{buyer.text}' matches job title '{title_hit}'")
-            elif sim >= 0.75:
+            elif fit >= 0.75 and mine:
                 pros.append(f"buyer '{buyer.text}' works in {mine}, like this persona ({their})")
-            elif sim >= 0.3:
+            elif fit >= FUNCTION_FIT and mine:
                 pros.append(f"buyer '{buyer.text}' ({mine}) is close to this persona's {their}")
-            else:
+            elif fit >= FUNCTION_FIT and fit_title is not None:
+                pros.append(f"buyer '{buyer.text}' shares words with job title '{fit_title.text}'")
+            elif fit >= 0.3 and mine and their:
+                cons.append(
+                    f"buyer '{buyer.text}' works in {mine}, only related to this persona's {their}"
+                )
+            elif mine and their:
                 cons.append(f"buyer '{buyer.text}' works in {mine}; this persona is in {their}")
+            else:
+                cons.append(f"buyer '{buyer.text}' holds none of this persona's job titles")
         if buyer and buyer.rank is not None and p.ranks:
             gap = min(abs(buyer.rank - r) for r in p.ranks)
             level = _RANK_NAMES.get(buyer.rank, str(buyer.rank))
@@ -571,7 +896,7 @@ class Matcher:
                 cons.append(f"seniority '{level}' is outside this persona's {span}")
         if facts.employees is not None and p.employees is not None and q.emp_log is not None:
             d = p.employees.distance(q.emp_log)
-            said = f"{facts.employees.describe()} employees"
+            said = _headcount(facts.employees)
             if d == 0:
                 pros.append(f"{said} is inside {p.employees.text}")
             else:
@@ -590,10 +915,7 @@ class Matcher:
             elif sim > 0:
                 pros.append(f"industry '{said}' is related to {theirs}")
             else:
-                cons.append(
-                    f"industry '{facts.industries[0].source}' is not one of "
-                    f"{', '.join(p.industry_names)}"
-                )
+                cons.append(self._industry_con(q, p))
         if facts.regions and p.regions:
             if self._region_value(q, p) > 0:
                 pros.append(f"region '{facts.regions[0].source}' is in {', '.join(p.region_names)}")
@@ -613,6 +935,12 @@ class Matcher:
                 )
         pros.extend(self._need_reasons(q, p))
         return tuple(pros), tuple(cons)
+
+    @staticmethod
+    def _industry_con(q: _Query, p: PersonaProfile) -> str:
+        return (
+            f"industry '{q.facts.industries[0].source}' is not one of {', '.join(p.industry_names)}"
+        )
 
     def _need_reasons(self, q: _Query, p: PersonaProfile) -> list[str]:
         shared: dict[int, list[str]] = {}
@@ -641,13 +969,28 @@ class Matcher:
                 break
         return out
 
-    def _verdict(self, matches: Sequence[Match]) -> str:
+    def _verdict(self, matches: Sequence[Match], q: _Query) -> str:
         top = matches[0]
         why = "; ".join(top.reasons_for[:2]) or "closest overall"
         text = f"{top.name} fits best ({top.score}/100): {why}"
+        p = self.profiles[self._index[top.key]]
+        if self._industry_mismatch(q, p):
+            text += "; but " + self._industry_con(q, p)
         if len(matches) > 1 and matches[1].score >= top.score - 5:
             text += f"; {matches[1].name} is close ({matches[1].score})"
         return _sentence(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _buyer_title_sig(text: str, expanded: str, vocab: Vocabulary) -> TitleSig:
+    # Reps type the same few titles again and again.
+    return title_sig(text, expanded, vocab, persona=False)
+
+
+def _headcount(q: Quantity) -> str:
+    """ "1 employee", "2,500 employees", "200-500 employees"."""
+    text = q.describe()
+    return f"{text} employee" if text == "1" else f"{text} employees"
 
 
 def _bounds(r: LogRange | None) -> tuple[float, float] | None:
@@ -657,14 +1000,9 @@ def _bounds(r: LogRange | None) -> tuple[float, float] | None:
     return (r.low if r.low is not None else -math.inf), (r.high if r.high is not None else math.inf)
 
 
-def _range_points(
-    r: tuple[float, float] | None, value: float, weight: float, slope: float
-) -> float:
-    if r is None:
-        return 0.0
-    low, high = r
-    d = low - value if value < low else (value - high if value > high else 0.0)
-    return weight if d <= 0 else weight * max(-1.0, 1.0 - d / slope)
+def _outside(r: tuple[float, float], value: float) -> float:
+    """How far (log10 units) a value lies outside a range it is not inside."""
+    return r[0] - value if value < r[0] else value - r[1]
 
 
 def _range_value(r: LogRange, log_value: float, slope: float) -> float:

@@ -5,7 +5,9 @@ abbreviations, industries, regions, stages, quantity words, non-buyer cues, prod
 stop words and synonyms). Nothing in them is about one company's personas: the persona side is
 read through the very same tables, so a new persona set needs no new vocabulary.
 ``Vocabulary`` turns the tables into phrase indexes and similarity lookups; ``load_vocabulary``
-builds it once per process.
+builds it once per process. Functions of one family are only weakly similar; a specialist
+and the generalist above it (recruiting and HR) are close; industries are known in the
+singular and the plural.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from persona_store.matching.text import PhraseIndex, build_index, fold, stem, wo
 EXECUTIVE = "executive"
 # Executives can buy anything: never a perfect function match, never a reason to say "none".
 _EXECUTIVE_SIMILARITY = 0.45
-_FAMILY_SIMILARITY = 0.5
+_FAMILY_SIMILARITY = 0.3
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class NonBuyerCue:
     says: str
     patterns: tuple[re.Pattern[str], ...]
     triggers: frozenset[str] = frozenset()
+    owners: frozenset[str] = frozenset()  # words that name the relation (see nonbuyers.yaml)
 
     @functools.cached_property
     def combined(self) -> re.Pattern[str]:
@@ -102,8 +105,13 @@ class Vocabulary:
         self.industry_labels: dict[str, str] = {
             k: str(v.get("label", k)) for k, v in ind["industries"].items()
         }
+        # Persona files list industries in the plural ("General contractors") as often as
+        # deals name one in the singular: every term is known in both forms.
         self.industries = build_index(
-            {k: [v.get("label", k), *v.get("terms", ())] for k, v in ind["industries"].items()}
+            {
+                k: _with_plurals([v.get("label", k), *v.get("terms", ())])
+                for k, v in ind["industries"].items()
+            }
         )
         parents = {k: tuple(v.get("parents", ())) for k, v in ind["industries"].items()}
         self.industry_ancestors: dict[str, frozenset[str]] = {
@@ -129,6 +137,22 @@ class Vocabulary:
         self.stage_labels = {k: str(v.get("label", k)) for k, v in st["stages"].items()}
         self.stages = build_index(
             {k: [v.get("label", k), *v.get("terms", ())] for k, v in st["stages"].items()}
+        )
+        # In a note, a one-word label alone is an everyday adjective ("public school",
+        # "private cloud", "enterprise customers"): only the terms, and labels of two words
+        # or more, name a stage there.
+        self.stage_text = build_index(
+            {
+                k: [
+                    *v.get("terms", ()),
+                    *(
+                        [v.get("label", k)]
+                        if " " in str(v.get("label", k)) or v.get("label", k) in v.get("terms", ())
+                        else []
+                    ),
+                ]
+                for k, v in st["stages"].items()
+            }
         )
         self.stage_order: dict[str, int] = {
             k: int(v["order"]) for k, v in st["stages"].items() if v.get("order") is not None
@@ -159,9 +183,14 @@ class Vocabulary:
                 str(v["says"]),
                 tuple(re.compile(p) for p in v["patterns"]),
                 frozenset(fold(str(w)) for w in v.get("triggers", ())),
+                frozenset(fold(str(w)) for w in v.get("owners", ())),
             )
             for k, v in nb.items()
         )
+
+        self.non_buyer_owners: dict[str, frozenset[str]] = {
+            c.kind: c.owners for c in self.non_buyer_cues
+        }
 
         pr = tables["products"]["categories"]
         self.product_labels = {k: str(v.get("label", k)) for k, v in pr.items()}
@@ -194,11 +223,12 @@ class Vocabulary:
     def _function_similarities(spec: Mapping[str, Any]) -> dict[tuple[str, str], float]:
         sims: dict[tuple[str, str], float] = {}
         names = list(spec["functions"])
+        family = float(spec.get("family_similarity", _FAMILY_SIMILARITY))
         for members in spec.get("families", {}).values():
             for a in members:
                 for b in members:
                     if a != b:
-                        sims[(a, b)] = max(sims.get((a, b), 0.0), _FAMILY_SIMILARITY)
+                        sims[(a, b)] = max(sims.get((a, b), 0.0), family)
         for a, b, value in spec.get("adjacent", ()):
             sims[(a, b)] = sims[(b, a)] = float(value)
         for name in names:
@@ -257,6 +287,20 @@ class Vocabulary:
         """The stem of ``word``, or its synonym group when it has one."""
         s = stem(word)
         return self.synonyms.get(s, s)
+
+
+def _with_plurals(terms: list[str]) -> list[str]:
+    """Terms plus the plural of their last word ("general contractor(s)", "pharmacy/-ies")."""
+    out = list(terms)
+    for term in terms:
+        last = term.rsplit(" ", 1)[-1]
+        if not last.isalpha() or len(last) < 4 or last.endswith(("s", "x", "sh", "ch")):
+            continue
+        if last.endswith("y") and last[-2] not in "aeiou":
+            out.append(term[:-1] + "ies")
+        else:
+            out.append(term + "s")
+    return out
 
 
 def _phrase_stem(phrase: str) -> str:
