@@ -60,7 +60,7 @@ class _Body(AsyncClientResponse):
         return self._body
 
     def stream_download(self, chunk_size: Any = None, callback: Any = None) -> Any:
-        raise NotImplementedError("the Bot Connector client does not stream")
+        raise TypeError("the Bot Connector client reads whole bodies; it never streams")
 
 
 def access_token_needed(credentials: Authentication) -> bool:

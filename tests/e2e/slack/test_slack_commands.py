@@ -134,8 +134,10 @@ async def test_a_command_that_mentions_payload_is_still_a_command(slack: Slack) 
 async def test_a_slow_command_acks_in_time_and_answers_through_response_url(
     make_slack: MakeSlack,
 ) -> None:
+    release = asyncio.Event()
+
     async def slow(turn: Turn) -> Reply:
-        await asyncio.sleep(3.2)  # longer than Slack waits for an answer
+        await release.wait()  # held until Slack would have given up on an inline answer
         return Reply.text(f"Done for {turn.user.id}.")
 
     def configure(router: Router) -> None:
@@ -147,6 +149,8 @@ async def test_a_slow_command_acks_in_time_and_answers_through_response_url(
     acked = time.monotonic() - started
     assert acked < 2.6, f"acked after {acked:.2f}s"
     assert message == {"response_type": "ephemeral", "text": "Working on it…"}
+    assert slack.fake.of("response_url") == []
+    release.set()
     [later] = await slack.fake.wait_for("response_url", timeout=5)
     assert later.path == "slow-1"
     assert later.params["text"] == "Done for U1." and later.params["replace_original"] is True

@@ -3,7 +3,6 @@ deliveries and uninstalls. Every event is acked at once and acted on exactly onc
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
 
@@ -77,7 +76,7 @@ async def test_a_retried_delivery_is_acked_but_never_answered_twice(slack: Slack
         await send(slack, body, retry=attempt)
     await send(slack, event_body("app_mention.json", event_id="Ev0NEXT", text="<@UBOT> list"))
     await slack.fake.wait_for("chat.postEphemeral", count=2)
-    await asyncio.sleep(0.05)  # give a wrongly accepted retry the chance to show up
+    await slack.adapter.drain(within=5)  # a wrongly accepted retry would be running still
     assert len(slack.fake.of("chat.postEphemeral")) == 2
     assert [u.command for u in slack.usage()] == ["lookup", "list"]
 
