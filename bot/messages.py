@@ -9,6 +9,10 @@ UNAVAILABLE = (
     "persona-bot is temporarily unavailable (its database cannot be reached). "
     "Please try again in a minute."
 )
+SLACK_UNREACHABLE = (
+    "persona-bot cannot reach Slack's Web API right now, so it cannot answer. "
+    "Please try again in a minute."
+)
 NO_PERSONAS = (
     "There are no personas yet for this workspace. An admin can load some with "
     "`persona-bot --org SLUG import FILE` (`persona-bot orgs` lists each workspace's SLUG)."

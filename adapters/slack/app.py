@@ -474,6 +474,12 @@ class SlackAdapter:
         return None
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse:
+        if isinstance(error, (aiohttp.ClientError, TimeoutError)):
+            # Bolt checks the bot token with auth.test before any listener runs: when Slack's
+            # Web API cannot be reached (egress blocked, a wrong SLACK_API_URL), say that.
+            log.warning("Slack's Web API could not be reached (%s)", type(error).__name__)
+            text = messages.SLACK_UNREACHABLE if body.get("command") else ""
+            return BoltResponse(status=200, body=text)
         log.error("Slack request failed: %s", type(error).__name__, exc_info=error)
         text = messages.APOLOGY if body.get("command") else ""
         return BoltResponse(status=200, body=text)

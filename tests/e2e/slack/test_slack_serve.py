@@ -5,6 +5,7 @@ last answer. It says which platforms are active, stops gracefully, and loses no 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -16,9 +17,10 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from bot import messages
 from persona_store.db import create_db_engine
 from persona_store.models import UsageEvent
-from tests.e2e.slack.conftest import BOT_TOKEN, SECRET
+from tests.e2e.slack.conftest import BOT_TOKEN, SECRET, MakeSlack
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_wire import FORM, signed_headers, slash_body
 
@@ -137,3 +139,19 @@ async def test_a_burst_then_a_signal_loses_no_usage_event(
     assert "Slack workspace T1 is this install's own" in serve.output
     assert SECRET not in serve.output and BOT_TOKEN not in serve.output
     print(f"{count} signed slash commands in {elapsed:.2f}s ({count / elapsed:.0f}/s)")
+
+
+async def test_an_unreachable_slack_api_gets_a_clear_answer_not_an_apology(
+    make_slack: MakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    slack = await make_slack(SLACK_API_URL=f"http://127.0.0.1:{closed}/api/")
+    with caplog.at_level(logging.WARNING):
+        response = await slack.slash("fiona")
+    assert response.status == 200
+    assert await response.text() == messages.SLACK_UNREACHABLE
+    assert "Web API could not be reached (ClientConnectorError)" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert slack.usage() == []
