@@ -118,4 +118,23 @@ def create_app(
             log.error("usage events still queued at shutdown")
 
     app.on_cleanup.append(flush_usage)
+
+    # Once shutdown has begun (the listener is closed), answers say "Connection: close". A
+    # client then sends its next request on a new connection, refused at once (safe to try
+    # elsewhere), not down a kept-alive one that the server closes without reading it.
+    closing = False
+
+    async def begin_closing(app: web.Application) -> None:
+        nonlocal closing
+        closing = True
+
+    @web.middleware
+    async def close_after_answer(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
+        response = await handler(request)
+        if closing:
+            response.force_close()  # before it is prepared: the header says so
+        return response
+
+    app.on_shutdown.insert(0, begin_closing)
+    app.middlewares.append(close_after_answer)
     return app

@@ -126,13 +126,15 @@ class UsageRecorder:
             return not self._queue
         deadline = time.monotonic() + timeout
         with self._cond:
+            # One wake-up for the writer, then wait for it to say a batch was written.
+            # Waking it again on every wait would let concurrent flushes wake each other
+            # (and the writer) in a loop while the database is away.
             self._cond.notify_all()
             while self._queue or self._in_flight:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._cond.wait(min(remaining, 0.05))
-                self._cond.notify_all()
+                self._cond.wait(remaining)
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
@@ -189,10 +191,15 @@ class UsageRecorder:
         backoff = 0.0
         while True:
             with self._cond:
-                if self._closing:
-                    return
-                if not self._queue or backoff:
-                    self._cond.wait(backoff or self._interval)
+                if backoff:
+                    # After a failure, retry only once the backoff has passed, however often
+                    # a full queue or a flush wakes us: an outage must not become a loop of
+                    # connection attempts.
+                    retry_at = time.monotonic() + backoff
+                    while not self._closing and (left := retry_at - time.monotonic()) > 0:
+                        self._cond.wait(left)
+                elif not self._queue and not self._closing:
+                    self._cond.wait(self._interval)
                 if self._closing:
                     return
                 batch = self._take_batch()
