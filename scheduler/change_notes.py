@@ -40,7 +40,7 @@ class ChangeNotes:
         now = rt.clock()
         since_ms = int((now - RECENT).timestamp() * 1000)
         # The viewers of a moment ago may still be in the usage queue.
-        await rt.db(rt.usage.flush)
+        await rt.db(rt.usage.flush, 1.0)
         viewers = await rt.db(recent_viewers, rt.engine, org_id, persona.id, since_ms)
         history = await rt.db(rt.store.history, org_id, persona.key, limit=1)
         if not history or history[0].number != persona.revision:

@@ -104,7 +104,7 @@ async def home_view(runtime: Runtime, org_id: int, user: UserRef, role: Role) ->
     now = runtime.clock()
     usage = None
     if can_read_summaries(role):
-        await runtime.db(runtime.usage.flush)  # include the commands of a moment ago
+        await runtime.db(runtime.usage.flush, 1.0)  # include the commands of a moment ago
         since = int((now - timedelta(days=USAGE_DAYS)).timestamp() * 1000)
         usage = await runtime.db(usage_counts, runtime.engine, org_id, since)
     reply = home_reply(catalog.personas, user, role, now, usage)
