@@ -10,7 +10,7 @@ repeats a secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -34,12 +34,12 @@ BOT_SCOPES = (
 @dataclass(frozen=True)
 class SlackConfig:
     mode: Mode
-    signing_secret: str | None
-    bot_token: str | None
+    signing_secret: str | None = field(repr=False)
+    bot_token: str | None = field(repr=False)
     client_id: str | None
-    client_secret: str | None
-    state_secret: str | None
-    app_token: str | None
+    client_secret: str | None = field(repr=False)
+    state_secret: str | None = field(repr=False)
+    app_token: str | None = field(repr=False)
     api_url: str
     public_url: str | None
     # Refuse a signed request seen before (see replay.py); off only for load benchmarks,
