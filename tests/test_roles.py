@@ -15,6 +15,7 @@ links through the web app.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from scheduler.messages import reply_for
 from scheduler.verbs import install
 from tests.e2e.slack.conftest import MakeSlack, Slack, fake_slack, make_slack  # noqa: F401 (fixtures)
 from tests.e2e.teams_kit import TeamsHarness, edited, teams_harness
-from tests.fakes.slack_wire import actions_payload
+from tests.fakes.slack_wire import actions_payload, event_body
 from tests.scheduler_support import FakeClock, button
 from tests.test_scheduler_commands import nudge_row
 
@@ -462,6 +463,21 @@ async def test_slack_stats_and_archive(make_slack: MakeSlack, role: str) -> None
     else:
         assert archived["text"] == REFUSALS["archive"]
         assert fiona_state(slack.runtime) == before
+
+
+@pytest.mark.parametrize("role", PLATFORM_ROLES)
+async def test_slack_app_home_shows_usage_only_to_who_may_read_summaries(
+    make_slack: MakeSlack,  # noqa: F811
+    role: str,
+) -> None:
+    slack: Slack = await make_slack()
+    home = event_body("app_home_opened.json", user=SLACK_USERS[role])
+    resp = await slack.post(json.dumps(home), "application/json")
+    assert resp.status == 200
+    [published] = await slack.fake.wait_for("views.publish")
+    shown = json.dumps(published.params["view"])
+    assert ("Usage in the last 30 days" in shown) is (role in POLICY["stats"])
+    assert ("Your personas due for review" in shown) is (role == "owner")
 
 
 TEAMS_PEOPLE = {
