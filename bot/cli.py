@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from bot.extensions import Extension, add_all_commands, configure, load_extensions
 from bot.file_problems import report_problems
 from bot.handlers import default_router
@@ -29,7 +27,7 @@ from bot.permissions import terminal_user
 from bot.plaintext import render_text
 from bot.router import Router
 from bot.runtime import Runtime
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, url_without_password
 from bot.usage_cli import add_usage_commands
 from persona_store import migrate as migrations
 from persona_store.schema import PersonaFileError, dump_personas, load_persona_file
@@ -39,10 +37,7 @@ log = logging.getLogger("persona_bot")
 
 def safe_url(url: str) -> str:
     """The database URL without its password, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparseable database URL)"
+    return url_without_password(url)
 
 
 def open_runtime(settings: Settings, *, seed: bool = False) -> Runtime:

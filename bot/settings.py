@@ -1,7 +1,8 @@
 """Configuration, read once from the environment by the CLI and passed down explicitly.
 
 Nothing else in persona-bot reads ``os.environ``: tests build ``Settings.from_env({...})``
-with exactly what they need. Secrets are kept out of ``repr`` so they never reach a log.
+with exactly what they need. Secrets are kept out of ``repr`` so they never reach a log (the
+database URL is shown without its password).
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from urllib.parse import quote, quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
 
 from persona_store.db import default_database_url, normalise_url
 
@@ -48,9 +52,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def url_password(url: str) -> str | None:
+    """The password in a database URL, if it has one."""
+    try:
+        return make_url(url).password
+    except Exception:  # not a URL SQLAlchemy reads: opening it fails with a clear message
+        return None
+
+
+def url_without_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable database URL)"
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
+    database_url: str = field(repr=False)  # may carry a password: see __repr__ and secrets
     host: str = "127.0.0.1"
     port: int = 3978
     public_url: str | None = None
@@ -141,15 +160,24 @@ class Settings:
             extra={k: v for k, v in environ.items() if k.startswith("PERSONA_BOT_")},
         )
 
+    def __repr__(self) -> str:
+        shown = [f"database_url={url_without_password(self.database_url)!r}"]
+        shown += [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr]
+        return f"Settings({', '.join(shown)})"
+
     @property
     def binds_loopback(self) -> bool:
         return is_loopback(self.host)
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every configured secret, for scrubbing logs and error replies."""
-        return tuple(
-            v
-            for f in fields(self)
-            if not f.repr and isinstance(v := getattr(self, f.name), str) and len(v) >= 6
-        )
+        """Every configured secret, for scrubbing logs and error replies: the tokens,
+        passwords and signing secrets, and the database password as written and as
+        URL-encoded."""
+        values = [
+            getattr(self, f.name) for f in fields(self) if not f.repr and f.name != "database_url"
+        ]
+        password = url_password(self.database_url)
+        if password:
+            values += [password, quote(password, safe=""), quote_plus(password)]
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and len(v) >= 6))

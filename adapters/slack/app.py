@@ -11,13 +11,13 @@ a floor under every request), so a listener's HTTP answer leaves when the listen
 - clicks, events and the App Home tab are acked at once and handled in a tracked background
   task (``serve`` waits for those tasks before it exits).
 
-Requests are verified before Bolt even parses them (missing, wrong or stale signature: 401;
-a body Slack would never send: 400); slash commands of the single-workspace install then go
-straight to their listener, without Bolt's dispatch (the hot path, see there); event ids
-are claimed in the database before anything acts on them (Slack's retried deliveries are
-acknowledged and dropped), and each workspace maps to an organization: the
-single-workspace install's team to the default one, every OAuth-installed workspace to its
-own.
+Requests are verified before Bolt even parses them (missing, wrong or stale signature, or
+a slash command or click whose signed request was received before: 401; a body Slack would
+never send: 400); slash commands of the single-workspace install then go straight to their
+listener, without Bolt's dispatch (the hot path, see there); event ids are claimed in the
+database before anything acts on them (Slack's retried deliveries are acknowledged and
+dropped), and each workspace maps to an organization: the single-workspace install's team
+to the default one, every OAuth-installed workspace to its own.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from .config import SlackConfig
 from .home import home_view
 from .notifier import SlackNotifier
 from .people import People
+from .replay import ReplayGuard
 from .translate import (
     FEEDBACK_CALLBACK,
     MalformedPayload,
@@ -173,6 +174,7 @@ class SlackAdapter:
         self._bodies: RenderMemo[str] = RenderMemo()
         secret = config.signing_secret
         self._verifier = SignatureVerifier(secret) if secret else None
+        self.replays = ReplayGuard() if config.replay_check else None
         _pin_sdk_logging()
         # Bolt copies this client's base URL, session and retry handlers into each request's
         # client, so SLACK_API_URL and the shared connection pool apply everywhere.
@@ -282,6 +284,13 @@ class SlackAdapter:
         except MalformedPayload as exc:
             log.info("Slack request refused: %s", exc)
             return web.json_response({"error": "malformed request"}, status=400)
+        if (
+            self.replays is not None
+            and parsed.get("type") != "event_callback"  # retried by Slack; event ids dedupe
+            and not self.replays.first_time(timestamp, signature)
+        ):
+            log.info("Slack request refused: the same signed request was received before")
+            return web.json_response({"error": "replayed request"}, status=401)
         context = self._fast_lane_context(parsed)
         if context is not None:
             return await self._dispatch_slash(parsed, context)

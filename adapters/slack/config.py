@@ -10,13 +10,14 @@ repeats a secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
 from bot.settings import Settings, SettingsError, is_loopback
 
 DEFAULT_API_URL = "https://slack.com/api/"
+REPLAY_CHECK_ENV = "PERSONA_BOT_SLACK_REPLAY_CHECK"
 Mode = Literal["single", "oauth"]
 
 # Least privilege: exactly what the features use (see manifests/slack.yml).
@@ -33,14 +34,17 @@ BOT_SCOPES = (
 @dataclass(frozen=True)
 class SlackConfig:
     mode: Mode
-    signing_secret: str | None
-    bot_token: str | None
+    signing_secret: str | None = field(repr=False)
+    bot_token: str | None = field(repr=False)
     client_id: str | None
-    client_secret: str | None
-    state_secret: str | None
-    app_token: str | None
+    client_secret: str | None = field(repr=False)
+    state_secret: str | None = field(repr=False)
+    app_token: str | None = field(repr=False)
     api_url: str
     public_url: str | None
+    # Refuse a signed request seen before (see replay.py); off only for load benchmarks,
+    # which send one signed request many times.
+    replay_check: bool = True
 
     @property
     def socket_mode(self) -> bool:
@@ -148,4 +152,6 @@ def load(settings: Settings) -> SlackConfig | None:
         app_token=s.slack_app_token,
         api_url=normalise_api_url(s.slack_api_url),
         public_url=s.public_url,
+        replay_check=s.extra.get(REPLAY_CHECK_ENV, "").strip().lower()
+        not in ("0", "false", "no", "off"),
     )

@@ -69,12 +69,20 @@ class TeamsApp:
 TEAMS = web.AppKey("teams", TeamsApp)
 
 
-def bot_configuration(config: TeamsConfig) -> SimpleNamespace:
+class BotConfiguration(SimpleNamespace):
+    """The attributes botbuilder reads; its repr leaves the app password out."""
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "APP_PASSWORD")
+        return f"BotConfiguration({shown})"
+
+
+def bot_configuration(config: TeamsConfig) -> BotConfiguration:
     """The configuration object botbuilder's Configuration* classes read, all explicit."""
     login = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + (
         config.tenant_id or AuthenticationConstants.DEFAULT_CHANNEL_AUTH_TENANT
     )
-    return SimpleNamespace(
+    return BotConfiguration(
         APP_ID=config.app_id,
         APP_PASSWORD=config.app_password or "",
         APP_TENANTID=config.tenant_id or "",

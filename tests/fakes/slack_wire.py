@@ -3,6 +3,9 @@
 Slash commands are form-encoded, interactivity is a form with one ``payload=`` JSON field,
 events are JSON; each is signed the way Slack signs (``v0=`` HMAC-SHA256 of
 ``v0:TIMESTAMP:BODY`` with the signing secret), which slack_sdk's SignatureVerifier checks.
+Like Slack, every slash command and click built here carries a fresh ``trigger_id`` (and
+``action_ts``), so two requests are never byte-identical: persona-bot refuses a signed
+request it has seen before as a replay.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from pathlib import Path
@@ -18,6 +22,17 @@ from urllib.parse import parse_qsl, urlencode
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "slack"
 FORM = "application/x-www-form-urlencoded"
+TRIGGER_PREFIX = "13345224609.738474920."  # the recorded payloads' trigger ids start so
+_sequence = itertools.count(1)
+
+
+def fresh_trigger_id() -> str:
+    """A trigger id shaped like Slack's, different for every request."""
+    return f"{TRIGGER_PREFIX}{next(_sequence):019x}"
+
+
+def _fresh_action_ts() -> str:
+    return f"{time.time():.6f}"
 
 
 def recorded(name: str) -> Any:
@@ -63,6 +78,7 @@ def slash_body(
         team_id=team,
         channel_id=channel,
         command=command,
+        trigger_id=fresh_trigger_id(),
     )
     if response_url:
         form["response_url"] = response_url
@@ -86,7 +102,8 @@ def actions_payload(
     payload["channel"]["id"] = channel
     payload["container"]["channel_id"] = channel
     payload["response_url"] = response_url
-    payload["actions"][0].update(action_id=action_id, value=value)
+    payload["trigger_id"] = fresh_trigger_id()
+    payload["actions"][0].update(action_id=action_id, value=value, action_ts=_fresh_action_ts())
     payload["actions"][0]["text"]["text"] = label
     return payload  # type: ignore[no-any-return]
 
@@ -98,7 +115,8 @@ def home_actions_payload(
     payload = copy.deepcopy(recorded("block_actions_home.json"))
     payload["user"].update(id=user, team_id=team)
     payload["team"]["id"] = team
-    payload["actions"][0].update(action_id=action_id, value=value)
+    payload["trigger_id"] = fresh_trigger_id()
+    payload["actions"][0].update(action_id=action_id, value=value, action_ts=_fresh_action_ts())
     return payload  # type: ignore[no-any-return]
 
 
@@ -145,6 +163,7 @@ def view_submission_payload(
     payload = copy.deepcopy(recorded("view_submission.json"))
     payload["user"].update(id=user, team_id=team, username=user_name, name=user_name)
     payload["team"]["id"] = team
+    payload["trigger_id"] = fresh_trigger_id()
     values = {
         block["block_id"]: {
             block["element"]["action_id"]: _input_state(
@@ -188,5 +207,6 @@ def view_actions_payload(
         callback_id=view.get("callback_id", ""),
         private_metadata=view.get("private_metadata", ""),
     )
-    payload["actions"][0].update(action_id=action_id, value=value)
+    payload["trigger_id"] = fresh_trigger_id()
+    payload["actions"][0].update(action_id=action_id, value=value, action_ts=_fresh_action_ts())
     return payload  # type: ignore[no-any-return]

@@ -21,7 +21,12 @@ from tests.e2e.slack.conftest import MakeSlack, Slack
 from tests.e2e.slack.test_slack_commands import action_ids, ask, texts_of
 from tests.e2e.slack.test_slack_interactivity import answer, click
 from tests.fakes.slack_api import view_problems
-from tests.fakes.slack_wire import event_body, view_actions_payload, view_submission_payload
+from tests.fakes.slack_wire import (
+    TRIGGER_PREFIX,
+    event_body,
+    view_actions_payload,
+    view_submission_payload,
+)
 
 FIONA = "finance-fiona"
 NAMES = {"U1": "sam.seller", "UOWNER": "fiona.owner", "UADMIN": "ada.admin"}
@@ -75,7 +80,7 @@ async def test_edit_opens_a_modal_with_every_field_prefilled(slack: Slack) -> No
     message = await resp.json()
     assert message["text"] == "Editing Finance Fiona"  # a line in the channel; no error
     [opened] = await slack.fake.wait_for("views.open")
-    assert opened.params["trigger_id"] == "13345224609.738474920.8088930838d88f008e0"
+    assert opened.params["trigger_id"].startswith(TRIGGER_PREFIX)
     assert opened.token == "xoxb-1111-2222-fakeT1token"
     view = opened.params["view"]
     assert view_problems(view) == []
@@ -208,7 +213,7 @@ async def test_the_edit_button_on_a_card_opens_the_same_editor(slack: Slack) -> 
     [opened] = await slack.fake.wait_for("views.open")
     view = opened.params["view"]
     assert view_problems(view) == [] and view["callback_id"] == "pb_form"
-    assert opened.params["trigger_id"] == "13345224609.738474920.8088930838d88f008e0"
+    assert opened.params["trigger_id"].startswith(TRIGGER_PREFIX)
     meta = json.loads(view["private_metadata"])
     assert meta["c"] == "C1" and meta["u"] == slack.fake.response_url("from-card")
     ack = await submit(slack, view, {"keywords": "audit\nclose"}, user="UOWNER")
