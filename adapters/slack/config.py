@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from bot.settings import Settings, SettingsError, is_loopback
+from bot.settings import Settings, SettingsError, is_loopback, seconds
 
 DEFAULT_API_URL = "https://slack.com/api/"
+HTTP_TIMEOUT_ENV = "PERSONA_BOT_SLACK_HTTP_TIMEOUT"
 Mode = Literal["single", "oauth"]
 
 # Least privilege: exactly what the features use (see manifests/slack.yml).
@@ -41,6 +42,7 @@ class SlackConfig:
     app_token: str | None
     api_url: str
     public_url: str | None
+    http_timeout: float = 15.0  # seconds per call to the Web API or a response_url
 
     @property
     def socket_mode(self) -> bool:
@@ -148,4 +150,5 @@ def load(settings: Settings) -> SlackConfig | None:
         app_token=s.slack_app_token,
         api_url=normalise_api_url(s.slack_api_url),
         public_url=s.public_url,
+        http_timeout=seconds(s.extra, HTTP_TIMEOUT_ENV, 15.0, 0.1, 300),
     )
