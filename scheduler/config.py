@@ -43,7 +43,7 @@ class SchedulerConfig:
     tick_seconds: float = 60.0  # how often each replica decides what is due
     poll_seconds: float = 15.0  # longest the worker sleeps between looks at the outbox
     lease: timedelta = timedelta(minutes=5)  # a claim older than this is taken up again
-    send_timeout: float = 30.0  # one platform call; a timeout is retried like a 5xx
+    send_timeout: float = 30.0  # one platform call; after a timeout the row is uncertain
     batch_size: int = 10  # rows claimed at once
     max_attempts: int = 10  # then the row is failed and shown in health and metrics
     backoff_base: float = 5.0  # seconds before the first retry; doubles each attempt
