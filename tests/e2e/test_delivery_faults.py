@@ -95,13 +95,12 @@ def row_of(runtime: Runtime, label: str) -> OutboxRow:
     return row
 
 
-def overdue(runtime: Runtime, owners: dict[str, str]) -> dict[str, str]:
-    """A persona per owner, last reviewed 91 days ago (so due for review); name -> owner."""
+def overdue(runtime: Runtime, owners: dict[str, str]) -> None:
+    """A persona "<Name> Buyer" per owner, last reviewed 91 days ago: due for review."""
     specs = [persona(f"{name}-buyer", email) for name, email in owners.items()]
     runtime.store.import_personas(
         runtime.default_org_id, specs, "test", now=datetime.now(UTC) - timedelta(days=91)
     )
-    return {f"{name.title()} Buyer": email for name, email in owners.items()}
 
 
 # Slack ---------------------------------------------------------------------------------------
@@ -141,7 +140,7 @@ async def slack_app(
             configure(router)
         config = load(settings)
         assert config is not None and config.http_timeout == CALL_TIMEOUT
-        adapter = SlackAdapter(config, runtime, router, deadline=0.3)
+        adapter = SlackAdapter(config, runtime, router, deadline=1.0)
         extensions = [Extension("slack", mount_web=lambda app, rt, r: adapter.mount(app))]
         if with_scheduler:
             extensions.append(scheduler.extension)
@@ -160,10 +159,11 @@ async def answered_at_once(slack: Slack) -> None:
     assert "Finance Fiona" in texts_of(card)
 
 
-SLOW_REPLY_FAULTS = {
-    "rate limited": dict(error="ratelimited", status=429, retry_after=1),
-    "server error": dict(error="internal_error", status=500),
-    "no answer": dict(error=HANG),
+# fault -> (Slack's error, HTTP status, Retry-After)
+SLOW_REPLY_FAULTS: dict[str, tuple[str, int, int | None]] = {
+    "rate limited": ("ratelimited", 429, 1),
+    "server error": ("internal_error", 500, None),
+    "no answer": (HANG, 200, None),
 }
 
 
@@ -178,7 +178,8 @@ async def test_a_slow_commands_reply_through_response_url_arrives_once(
         return Reply.text(f"Done for {turn.user.id}.")
 
     async with slack_app(tmp_path, fake, configure=lambda r: r.add("slow", slow)) as slack:
-        fake.fail("response_url", **SLOW_REPLY_FAULTS[fault], to="slow-1")  # type: ignore[arg-type]
+        error, status, retry_after = SLOW_REPLY_FAULTS[fault]
+        fake.fail("response_url", error, status=status, retry_after=retry_after, to="slow-1")
         acked = await ask(slack, "slow", response_url=fake.response_url("slow-1"))
         assert acked["text"] == "Working on it…"
         release.set()
@@ -222,8 +223,10 @@ async def test_slack_nudges_digest_and_alerts_survive_rate_limits_errors_and_han
     week = f"{datetime.now(UTC):%G-W%V}"
 
     def prepare(runtime: Runtime) -> None:
-        overdue(runtime, {"ava": SLACK_OWNERS["UA"], "ben": SLACK_OWNERS["UB"]})
-        overdue(runtime, {"cy": SLACK_OWNERS["UC"]})
+        overdue(
+            runtime,
+            {"ava": SLACK_OWNERS["UA"], "ben": SLACK_OWNERS["UB"], "cy": SLACK_OWNERS["UC"]},
+        )
         org = runtime.default_org_id
         digest = DueItem(
             "digest",
@@ -301,7 +304,8 @@ TEAMS_ENV = {"PERSONA_BOT_TEAMS_CONNECTOR_TIMEOUT": str(CALL_TIMEOUT), **OUTBOX_
 PEOPLE = {
     "bo": ("29:1Bo0ffE5dA7q", "7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e51", "bo@example.com"),
     "cy": ("29:1Cy9aKe3pQ2w", "7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e52", "cy@example.com"),
-    "admin": ("29:1Ad4mIn7zX5v", "7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e53", "admin@example.com"),
+    "dee": ("29:1DeeQ8rT6yU4", "7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e53", "dee@example.com"),
+    "admin": ("29:1Ad4mIn7zX5v", "7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e54", "admin@example.com"),
 }
 ANN_CHAT = str(payload("personal_message", "")["conversation"]["id"])
 
@@ -405,9 +409,11 @@ async def test_teams_proactive_messages_survive_rate_limits_errors_and_hangs(
         await service.start()
         try:
             await until(lambda: connector.hanging == 1, "Cy's nudge is held", timeout=20)
-            other = await teams.post(message_from(teams, "ann"))
+            # Dee (no persona of hers is due) is answered meanwhile.
+            other = await teams.post(message_from(teams, "dee"))
             assert other.status == 201
-            assert any("Finance Fiona" in json.dumps(b) for b in delivered(teams, "ann"))
+            [answer] = delivered(teams, "dee")
+            assert "Finance Fiona" in json.dumps(answer)
             assert row_of(rt, "review nudge for Cy Buyer").state == "sending"
 
             await until(lambda: delivered(teams, "admin"), "the admins' alert")
@@ -432,17 +438,15 @@ async def test_teams_proactive_messages_survive_rate_limits_errors_and_hangs(
 
     assert sorted(r.kind for r in final) == ["alert", "review", "review", "review"]
     for who, name in (("ann", "Ann Buyer"), ("bo", "Bo Buyer"), ("cy", "Cy Buyer")):
-        nudges = [b for b in delivered(teams, who) if name in json.dumps(b)]
-        assert len(nudges) == 1, f"{who} got {len(nudges)} nudges"
+        [nudge] = delivered(teams, who)
+        assert name in json.dumps(nudge)
     assert len(delivered(teams, "admin")) == 1
-    assert len(delivered(teams, "cy")) == 1
 
     def statuses(who: str) -> list[int | None]:
         return [a.status for a in messages(teams, who)]
 
-    ann = [a for a in messages(teams, "ann") if "Ann Buyer" in json.dumps(a.body)]
-    assert [a.status for a in ann] == [429, 201]
-    [rate_limited] = gaps([a.at for a in ann])
+    assert statuses("ann") == [429, 201]
+    [rate_limited] = gaps([a.at for a in messages(teams, "ann")])
     assert 1.0 <= rate_limited < 10, f"retried {rate_limited:.2f} s after a Retry-After of 1"
     assert statuses("bo") == [500] * inline_attempts + [201]
     *_, by_outbox = gaps([a.at for a in messages(teams, "bo")])
