@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import aiohttp
+
 from bot.model import Platform, Reply
 
 
@@ -28,15 +30,30 @@ class Recipient:
 
 
 class DeliveryError(Exception):
-    """A send that failed. ``retryable`` failures (rate limits, 5xx, timeouts) may succeed
-    later; ``retry_after`` is the platform's own hint in seconds, when it gave one."""
+    """A send that failed. ``retryable`` failures (rate limits, 5xx, no connection) may
+    succeed later; ``retry_after`` is the platform's own hint in seconds, when it gave one.
+    ``uncertain`` ones reached the platform and got no answer (a timeout): the message may
+    have arrived, and since no platform takes an idempotency key, sending it again could
+    deliver it twice. They are never ``retryable``."""
 
     def __init__(
-        self, message: str, *, retryable: bool = True, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        uncertain: bool = False,
     ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable and not uncertain
         self.retry_after = retry_after
+        self.uncertain = uncertain
+
+
+def unanswered(exc: BaseException) -> bool:
+    """Whether a failed HTTP call timed out waiting for its answer (the platform may have
+    acted on it) rather than while connecting (then nothing was sent)."""
+    return isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ConnectionTimeoutError)
 
 
 class Undeliverable(DeliveryError):

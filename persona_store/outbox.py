@@ -23,6 +23,8 @@ it calls the platform, and ``sent`` immediately after. When a lease expires:
   key for a post, so re-sending could deliver it twice. It becomes ``uncertain`` and the
   admins get an alert naming it (``persona-bot nudges --resend ID`` sends it again if the
   recipient says it never arrived). Nothing is re-sent blindly and nothing is lost silently.
+  A send that the platform took but never answered (a timeout) is the same case, recorded at
+  once by its worker (``mark_uncertain``).
 
 Other end states: ``failed`` (gave up after the bounded attempts, or a permanent platform
 error), ``alerted`` (the recipient is unreachable on every platform; the admins were told),
@@ -419,6 +421,30 @@ def mark_alerted(
             update(T)
             .where(T.c.id == row_id, T.c.claimed_by == worker, T.c.state.in_((SENDING,)))
             .values(state=ALERTED, last_error=error[:2000], lease_until=None, updated_at=now)
+        )
+        if not result.rowcount:
+            return False
+        _insert_items(conn, alerts, now)
+        return True
+
+
+def mark_uncertain(
+    engine: Engine,
+    row_id: int,
+    worker: str,
+    now: datetime,
+    *,
+    error: str,
+    alerts: Sequence[DueItem],
+) -> bool:
+    """The platform took the message and never answered (a timeout): it may have arrived.
+    Like a send whose worker died, the row is not re-sent; the admins' alerts are queued in
+    the same transaction."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(T)
+            .where(T.c.id == row_id, T.c.claimed_by == worker, T.c.state == SENDING)
+            .values(state=UNCERTAIN, last_error=error[:2000], lease_until=None, updated_at=now)
         )
         if not result.rowcount:
             return False

@@ -43,7 +43,9 @@ class SchedulerConfig:
     tick_seconds: float = 60.0  # how often each replica decides what is due
     poll_seconds: float = 15.0  # longest the worker sleeps between looks at the outbox
     lease: timedelta = timedelta(minutes=5)  # a claim older than this is taken up again
-    send_timeout: float = 30.0  # one platform call; a timeout is retried like a 5xx
+    # The longest one send may take, the notifier's own retries and Retry-After waits
+    # included (they hand longer waits back); after it the row is uncertain.
+    send_timeout: float = 120.0
     batch_size: int = 10  # rows claimed at once
     max_attempts: int = 10  # then the row is failed and shown in health and metrics
     backoff_base: float = 5.0  # seconds before the first retry; doubles each attempt
@@ -69,7 +71,7 @@ class SchedulerConfig:
             lease=timedelta(
                 seconds=_number(extra, "PERSONA_BOT_OUTBOX_LEASE_SECONDS", 300.0, 1, 86400)
             ),
-            send_timeout=_number(extra, "PERSONA_BOT_OUTBOX_SEND_TIMEOUT", 30.0, 0.1, 600),
+            send_timeout=_number(extra, "PERSONA_BOT_OUTBOX_SEND_TIMEOUT", 120.0, 0.1, 600),
             batch_size=int(_number(extra, "PERSONA_BOT_OUTBOX_BATCH", 10, 1, 1000)),
             max_attempts=int(_number(extra, "PERSONA_BOT_OUTBOX_MAX_ATTEMPTS", 10, 1, 100)),
             backoff_base=_number(extra, "PERSONA_BOT_OUTBOX_BACKOFF_SECONDS", 5.0, 0.01, 3600),

@@ -160,8 +160,8 @@ def alert_reply(payload: Mapping[str, Any]) -> Reply:
     elif reason == "uncertain":
         header = f"The {about} may not have arrived"
         text = (
-            f"persona-bot stopped while sending the {about} to {to} ({detail}). It was not sent "
-            "again, so that nobody gets it twice. If they did not get it, run "
+            f"Sending the {about} to {to} was cut short ({detail}). It was not sent again, "
+            "so that nobody gets it twice. If they did not get it, run "
             f"`persona-bot nudges --resend {payload.get('about_id')}`."
         )
     else:

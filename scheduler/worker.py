@@ -12,11 +12,14 @@ Who gets it: the row's address (a persona owner's email or user id, an admin, a 
 tried on each registered Notifier in turn (only the named platform when the address names
 one). ``Undeliverable`` moves on to the next platform; when no platform knows the recipient,
 the admins (or the escalation channel) get an alert and the row is ``alerted``; never
-silently nowhere. A retryable ``DeliveryError`` (rate limit, 5xx, timeout) stops there, so a
-message that may have arrived is not sent through a second platform, and is retried with
-exponential backoff and jitter, not before the platform's ``Retry-After``; while a platform
-is rate limited this worker sends nothing else through it. After ``max_attempts`` the row is
-``failed``: ``/persona health`` and ``/metrics`` show it.
+silently nowhere. A retryable ``DeliveryError`` (rate limit, 5xx, no connection) stops there,
+so a message that may have arrived is not sent through a second platform, and is retried
+with exponential backoff and jitter, not before the platform's ``Retry-After``; while a
+platform is rate limited this worker sends nothing else through it. After ``max_attempts``
+the row is ``failed``: ``/persona health`` and ``/metrics`` show it. A send the platform took
+but never answered (the notifier's own timeout, or ``send_timeout``) may have arrived: like
+the send of a worker that died, it becomes ``uncertain`` and the admins are alerted, and it
+is not sent again.
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ class _Unreachable(Exception):
 
 class _Permanent(Exception):
     """A platform refused the message for good (and no other platform took it)."""
+
+
+class _Uncertain(Exception):
+    """The platform took the message and never answered: it may have arrived."""
 
 
 class _Retry(Exception):
@@ -243,6 +250,8 @@ class DeliveryWorker:
             await self._unreachable(row, str(exc), no_recipient=not to)
         except _Retry as exc:
             await self._retry(row, attempts, str(exc), exc.retry_after, exc.platform)
+        except _Uncertain as exc:
+            await self._uncertain(row, str(exc))
         except _Permanent as exc:
             await self._fail(row, str(exc))
         except Exception as exc:  # a bug in a notifier: retry, bounded like any failure
@@ -282,13 +291,16 @@ class DeliveryWorker:
             except Undeliverable as exc:
                 refusals.append(f"{platform}: {exc}")
             except DeliveryError as exc:
+                if exc.uncertain:
+                    raise _Uncertain(f"{platform}: {exc}") from exc
                 if exc.retryable:
                     raise _Retry(platform, exc) from exc
                 refusals.append(f"{platform}: {exc}")
                 permanent = True
             except TimeoutError as exc:
-                timeout = DeliveryError(f"no answer within {self.config.send_timeout:g} s")
-                raise _Retry(platform, timeout) from exc
+                raise _Uncertain(
+                    f"{platform}: no answer within {self.config.send_timeout:g} s"
+                ) from exc
             else:
                 return str(message_id), platform
         if not candidates:
@@ -364,6 +376,25 @@ class DeliveryWorker:
         self.stats.failed += 1
         log.error("%s to %s failed: %s", row.label, row.recipient_label, error)
 
+    async def _uncertain(self, row: OutboxRow, error: str) -> None:
+        rt = self.runtime
+        await rt.db(
+            outbox.mark_uncertain,
+            rt.engine,
+            row.id,
+            self.name,
+            rt.clock(),
+            error=error,
+            alerts=self._uncertain_alerts(row, error),
+        )
+        self.stats.uncertain += 1
+        log.error(
+            "%s to %s may not have arrived (%s); the admins are alerted, it is not re-sent",
+            row.label,
+            row.recipient_label,
+            error,
+        )
+
     async def _unreachable(self, row: OutboxRow, error: str, *, no_recipient: bool) -> None:
         rt = self.runtime
         alerts = (
@@ -398,10 +429,11 @@ class DeliveryWorker:
             "%s could not reach %s (%s): admins alerted", row.label, row.recipient_label, error
         )
 
-    def _uncertain_alerts(self, row: OutboxRow) -> list[DueItem]:
+    def _uncertain_alerts(self, row: OutboxRow, detail: str | None = None) -> list[DueItem]:
         if row.kind == "alert":
             return []
-        return self._alerts(row, "uncertain", row.last_error or f"worker {row.claimed_by}")
+        detail = detail or row.last_error or f"worker {row.claimed_by}"
+        return self._alerts(row, "uncertain", detail)
 
     def _alerts(self, row: OutboxRow, reason: str, detail: str) -> list[DueItem]:
         payload = row.payload
@@ -443,7 +475,7 @@ def register_metrics(runtime: Runtime, worker: DeliveryWorker) -> None:
         "retried": "Deliveries that failed and will be retried",
         "failed": "Deliveries given up (bounded attempts or a permanent error)",
         "alerted": "Recipients no platform could reach (the admins were alerted)",
-        "uncertain": "Sends interrupted by a dead worker, marked uncertain",
+        "uncertain": "Sends that may not have arrived (no answer, or a dead worker)",
     }
     for name, doc in counters.items():
         m.counter_from(

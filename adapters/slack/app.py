@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
@@ -41,10 +42,7 @@ from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAutho
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -62,7 +60,7 @@ from persona_store import deliveries
 from . import forms, oauth, texts
 from .config import SlackConfig
 from .home import home_view
-from .notifier import SlackNotifier
+from .notifier import SlackNotifier, reply_retry_handlers
 from .people import People
 from .replay import ReplayGuard
 from .translate import (
@@ -181,7 +179,7 @@ class SlackAdapter:
         self.client = AsyncWebClient(
             token=config.bot_token,
             base_url=config.api_url,
-            timeout=10,
+            timeout=math.ceil(config.http_timeout),
             retry_handlers=[AsyncConnectionErrorRetryHandler()],
         )
         self.installations = (
@@ -190,7 +188,9 @@ class SlackAdapter:
             else None
         )
         self.bolt = self._build_bolt()
-        self.notifier = SlackNotifier(self._token_for, config.api_url, lambda: self.session)
+        self.notifier = SlackNotifier(
+            self._token_for, config.api_url, lambda: self.session, timeout=config.http_timeout
+        )
         self._register()
 
     # wiring ----------------------------------------------------------------------------
@@ -316,7 +316,9 @@ class SlackAdapter:
     # lifecycle -------------------------------------------------------------------------
 
     async def _startup(self, app: web.Application) -> None:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.http_timeout)
+        )
         self.client.session = self.session
         if self.config.mode == "single":
             await self._learn_home_team()
@@ -506,14 +508,18 @@ class SlackAdapter:
         return await self.people.email(context.client, team, user)
 
     async def _respond(self, url: str | None, message: Mapping[str, Any]) -> bool:
-        """Post through a response_url; False if it could not be delivered."""
+        """Post through a response_url; False if it could not be delivered. Rate limits,
+        server errors and lost connections are retried with backoff (see
+        ``reply_retry_handlers``)."""
         if not url:
             return False
         client = AsyncWebhookClient(
             url=url,
             session=self.session,
-            timeout=10,
-            retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler()],
+            timeout=math.ceil(self.config.http_timeout),
+            retry_handlers=reply_retry_handlers(
+                replaces_original=message.get("replace_original") is True
+            ),
         )
         try:
             response = await client.send_dict(dict(message))

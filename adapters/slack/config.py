@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from bot.settings import Settings, SettingsError, is_loopback
+from bot.settings import Settings, SettingsError, is_loopback, seconds
 
 DEFAULT_API_URL = "https://slack.com/api/"
 REPLAY_CHECK_ENV = "PERSONA_BOT_SLACK_REPLAY_CHECK"
+HTTP_TIMEOUT_ENV = "PERSONA_BOT_SLACK_HTTP_TIMEOUT"
 Mode = Literal["single", "oauth"]
 
 # Least privilege: exactly what the features use (see manifests/slack.yml).
@@ -45,6 +46,7 @@ class SlackConfig:
     # Refuse a signed request seen before (see replay.py); off only for load benchmarks,
     # which send one signed request many times.
     replay_check: bool = True
+    http_timeout: float = 15.0  # seconds per call to the Web API or a response_url
 
     @property
     def socket_mode(self) -> bool:
@@ -154,4 +156,5 @@ def load(settings: Settings) -> SlackConfig | None:
         public_url=s.public_url,
         replay_check=s.extra.get(REPLAY_CHECK_ENV, "").strip().lower()
         not in ("0", "false", "no", "off"),
+        http_timeout=seconds(s.extra, HTTP_TIMEOUT_ENV, 15.0, 0.1, 300),
     )

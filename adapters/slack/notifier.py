@@ -6,12 +6,19 @@ configured one, or the OAuth installation of the recipient's organization). Conn
 errors, 5xx answers and rate limits are retried by slack_sdk's async retry handlers, which
 honour ``Retry-After``; a rate limit that asks for a longer wait than a scheduler job should
 block is handed back as ``DeliveryError(retry_after=...)`` for the outbox to retry later.
-Slack's errors map onto ``DeliveryError`` (may work later) and ``Undeliverable`` (will not).
+A post that Slack never answers (a timeout) is not retried: it may have been posted, so it
+is an ``uncertain`` DeliveryError for the outbox to report. Slack's errors map onto
+``DeliveryError`` (may work later) and ``Undeliverable`` (will not).
+
+``reply_retry_handlers`` are those of a reply through a ``response_url``: the same, and a
+timed-out reply that replaces the original message is tried again (a repeat replaces it
+with the same message, so it cannot show twice).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +36,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.model import Platform, Reply
-from bot.notify import DeliveryError, Recipient, Undeliverable
+from bot.notify import DeliveryError, Recipient, Undeliverable, unanswered
 
 from .translate import message_from_reply
 
@@ -98,12 +105,58 @@ class BoundedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         return wait is None or wait <= self.max_wait
 
 
+class ConnectionRetryHandler(AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retry of connection errors, except a timeout waiting for the answer
+    (aiohttp's read timeouts are connection errors too): that call may have been acted on."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if error is not None and unanswered(error):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
     return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ConnectionRetryHandler(max_retry_count=2),
         BoundedRateLimitRetryHandler(),
         AsyncServerErrorRetryHandler(max_retry_count=1),
     ]
+
+
+class TimeoutRetryHandler(AsyncRetryHandler):
+    """Retries a call that got no answer in time, with slack_sdk's backoff and jitter."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return error is not None and unanswered(error)
+
+
+def reply_retry_handlers(*, replaces_original: bool) -> list[AsyncRetryHandler]:
+    """Retries of a reply through a response_url: connection errors, rate limits (short
+    ones), 500 and 503, and timeouts when the reply replaces the original message."""
+    handlers: list[AsyncRetryHandler] = [
+        ConnectionRetryHandler(max_retry_count=2),
+        BoundedRateLimitRetryHandler(max_wait=10.0),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]
+    if replaces_original:
+        handlers.append(TimeoutRetryHandler(max_retry_count=2))
+    return handlers
 
 
 def delivery_error(exc: SlackApiError, who: str) -> DeliveryError:
@@ -133,10 +186,13 @@ class SlackNotifier:
 
     platform: Platform = "slack"
 
-    def __init__(self, token_for: TokenFor, api_url: str, session: SessionFor) -> None:
+    def __init__(
+        self, token_for: TokenFor, api_url: str, session: SessionFor, *, timeout: float = 15.0
+    ) -> None:
         self._token_for = token_for
         self._api_url = api_url
         self._session = session
+        self._timeout = timeout  # the shared session's own limit applies when there is one
         self._handlers = retry_handlers()
 
     def client(self, token: str) -> AsyncWebClient:
@@ -144,7 +200,7 @@ class SlackNotifier:
             token=token,
             base_url=self._api_url,
             session=self._session(),
-            timeout=15,
+            timeout=math.ceil(self._timeout),
             retry_handlers=[*self._handlers],
         )
 
@@ -158,6 +214,13 @@ class SlackNotifier:
         message.pop("response_type")
         try:
             channel = await self._channel(client, recipient)
+        except SlackApiError as exc:
+            raise delivery_error(exc, who) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise DeliveryError(
+                f"cannot reach Slack to look up {who} ({type(exc).__name__})", retryable=True
+            ) from None
+        try:
             response = await client.chat_postMessage(
                 channel=channel,
                 text=message["text"],
@@ -168,6 +231,11 @@ class SlackNotifier:
         except SlackApiError as exc:
             raise delivery_error(exc, who) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if unanswered(exc):
+                raise DeliveryError(
+                    f"Slack did not answer the message to {who} in time: it may have arrived",
+                    uncertain=True,
+                ) from None
             raise DeliveryError(
                 f"cannot reach Slack to deliver to {who} ({type(exc).__name__})", retryable=True
             ) from None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from bot.settings import Settings, SettingsError, is_loopback
+from bot.settings import Settings, SettingsError, is_loopback, seconds
 
 Mode = Literal["bot", "emulator", "off"]
 
@@ -38,6 +38,7 @@ EMULATOR_OPENID_URL = (
 ALLOWED_SERVICE_URLS_ENV = "PERSONA_BOT_TEAMS_ALLOWED_SERVICE_URLS"
 OPENID_URL_ENV = "PERSONA_BOT_TEAMS_OPENID_METADATA_URL"
 EMULATOR_OPENID_URL_ENV = "PERSONA_BOT_TEAMS_EMULATOR_OPENID_METADATA_URL"
+CONNECTOR_TIMEOUT_ENV = "PERSONA_BOT_TEAMS_CONNECTOR_TIMEOUT"
 
 # Exact hosts of the Teams Bot Connector (public cloud, GCC, GCC High, DoD). Exact, not
 # "*.trafficmanager.net": anyone can register a name under that Azure domain.
@@ -163,6 +164,7 @@ class TeamsConfig:
             "openid_metadata_url": openid,
             "emulator_openid_metadata_url": emulator_openid,
             "app_type": app_type,
+            "connector_timeout": seconds(extra, CONNECTOR_TIMEOUT_ENV, 10.0, 0.1, 120),
         }
         if app_id:
             _check_credentials(app_type, password, tenant)

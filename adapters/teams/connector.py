@@ -5,8 +5,8 @@ configuration and retry policy with it) for every turn and sends through ``reque
 thread. Here a ``ConnectorPool`` keeps one client per (service URL, app id, audience), sends
 through the web app's event loop with a time limit, never follows redirects, and refuses any
 service URL the ``ServiceUrlPolicy`` does not allow, so a forged or tampered URL can never
-receive the bot's token. Retries are the caller's decision (the notifier retries 429 and
-5xx with backoff; a reply to a user is tried once). Each client serializes request bodies
+receive the bot's token. Retries are the caller's decision (the notifier and the replies
+to a turn retry 429, 5xx and lost connections with backoff). Each client serializes request bodies
 with ``ConnectorSerializer``: msrest's serializer without its per-attribute costs (see there).
 """
 

@@ -27,6 +27,7 @@ from botbuilder.schema.teams import TeamInfo
 from adapters.teams import texts
 from adapters.teams.config import EMULATOR_TENANT, TeamsConfig
 from adapters.teams.forms import activity_for, card_for, form_submission
+from adapters.teams.notifier import REPLY_RETRY, RetryPolicy, send_with_retries
 from adapters.teams.references import Person, ReferenceBook
 from adapters.teams.translate import (
     CARD_CONTENT_TYPE,
@@ -51,12 +52,19 @@ UNUSABLE = {"empty": texts.EMPTY, "attachment": texts.ATTACHMENT, "foreign": tex
 
 class PersonaTeamsBot(TeamsActivityHandler):
     def __init__(
-        self, runtime: Runtime, router: Router, book: ReferenceBook, config: TeamsConfig
+        self,
+        runtime: Runtime,
+        router: Router,
+        book: ReferenceBook,
+        config: TeamsConfig,
+        *,
+        retry: RetryPolicy = REPLY_RETRY,
     ) -> None:
         self.runtime = runtime
         self.router = router
         self.book = book
         self.config = config
+        self.retry = retry  # of the replies (a rate limit, a 5xx or a timeout is tried again)
         self._cards: RenderMemo[CardContent] = RenderMemo()
 
     # messages ---------------------------------------------------------------------------
@@ -102,11 +110,12 @@ class PersonaTeamsBot(TeamsActivityHandler):
 
     async def _say(self, turn_context: TurnContext, reply: Reply) -> None:
         if reply.form is not None:
-            await turn_context.send_activity(activity_for(reply))
-            return
-        # A persona card is the same reply object for every lookup of it: rendered once.
-        content = self._cards.get(reply, None, lambda: CardContent(card_from_reply(reply)))
-        await turn_context.send_activity(activity_from_reply(reply, content))
+            activity = activity_for(reply)
+        else:
+            # A persona card is the same reply object for every lookup of it: rendered once.
+            content = self._cards.get(reply, None, lambda: CardContent(card_from_reply(reply)))
+            activity = activity_from_reply(reply, content)
+        await send_with_retries(lambda: turn_context.send_activity(activity), self.retry)
 
     def _command(self, activity: Activity, tenant: str, person: Person) -> Command | None:
         """A submitted editor form, else a button's or the typed command."""

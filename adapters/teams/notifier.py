@@ -8,9 +8,14 @@ the bot knows only from a team or group chat gets a personal chat opened for the
 
 A recipient without any stored reference, a reference whose service URL is not an allowed
 Bot Connector host (a tampered row must not receive the bot's token), or a conversation the
-connector says is gone is ``Undeliverable``. Rate limits (429) and server errors (5xx) are
-retried with exponential backoff, honouring Retry-After; when the attempts run out the
-error is a retryable ``DeliveryError`` for the outbox to try again later.
+connector says is gone is ``Undeliverable``. Rate limits (429), server errors (5xx) and
+lost connections are retried with exponential backoff, honouring Retry-After; when the
+attempts run out the error is a retryable ``DeliveryError`` for the outbox to try again
+later. A send the connector never answers (a timeout) is not retried: the message may have
+arrived, so it is an ``uncertain`` DeliveryError for the outbox to report.
+
+``send_with_retries`` retries the bot's reply to a turn the same way, within the shorter
+``REPLY_RETRY``, and a timed-out reply too: someone is waiting for that answer.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from botbuilder.core import TurnContext
@@ -37,12 +42,13 @@ from adapters.teams.connector import ServiceUrlRefused
 from adapters.teams.references import ReferenceBook, serialize_reference
 from adapters.teams.translate import activity_from_reply
 from bot.model import Platform, Reply
-from bot.notify import DeliveryError, Recipient, Undeliverable
+from bot.notify import DeliveryError, Recipient, Undeliverable, unanswered
 from persona_store.teams_references import ReferenceRecord
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after
         return self.backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+
+
+# A reply to a turn: the person is waiting, and the inbound request stays open meanwhile.
+REPLY_RETRY = RetryPolicy(attempts=3, backoff=0.5, max_wait=5.0)
 
 
 def _status(exc: HttpOperationError) -> int | None:
@@ -70,6 +80,35 @@ def _retry_after(exc: HttpOperationError) -> float | None:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
         return None
+
+
+def _transient(exc: HttpOperationError) -> bool:
+    status = _status(exc)
+    return status is not None and (status == 429 or status >= 500)
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[T]], policy: RetryPolicy, sleep: Sleep = asyncio.sleep
+) -> T:
+    """``send()``, tried again after a 429, a 5xx, a lost connection or a timeout, waiting
+    as ``policy`` says (Retry-After first); the last failure is raised."""
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return await send()
+        except (HttpOperationError, aiohttp.ClientError, TimeoutError) as exc:
+            retry_after, problem = None, type(exc).__name__
+            if isinstance(exc, HttpOperationError):
+                if not _transient(exc):
+                    raise
+                retry_after, problem = _retry_after(exc), f"HTTP {_status(exc)}"
+            if attempt == policy.attempts or (
+                retry_after is not None and retry_after > policy.max_wait
+            ):
+                raise
+            delay = policy.delay(attempt, retry_after)
+            log.info("Teams reply not taken (%s); attempt %d in %.1fs", problem, attempt + 1, delay)
+            await sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class TeamsNotifier:
@@ -142,6 +181,11 @@ class TeamsNotifier:
                     ) from None
                 problem = f"the Bot Connector answered HTTP {status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if unanswered(exc):
+                    raise DeliveryError(
+                        "the Bot Connector did not answer in time: the message may have arrived",
+                        uncertain=True,
+                    ) from None
                 problem = f"the Bot Connector could not be reached ({type(exc).__name__})"
             except PermissionError as exc:  # MSAL could not get the bot's token
                 raise DeliveryError(f"no token for the bot: {exc}", retryable=False) from None

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.teams import texts
+from adapters.teams.notifier import REPLY_RETRY
 from bot.model import Reply
 from bot.router import Turn
 from persona_store.models import Feedback, PlatformTenant
@@ -313,7 +314,7 @@ async def test_two_tenants_stay_isolated(teams: TeamsHarness) -> None:
 async def test_an_answer_the_connector_refuses_is_logged_not_crashed(
     teams: TeamsHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    teams.connector.fail_next(502)
+    teams.connector.fail_next(502, times=REPLY_RETRY.attempts)  # every attempt refused
     response = await teams.post(teams.payload("personal_message"))
     assert response.status == 201  # the activity was handled; Teams must not resend it
     assert any("not delivered: HTTP 502" in r.getMessage() for r in caplog.records)

@@ -1,16 +1,23 @@
 """A small local fake of Slack's Web API, response_url endpoints and Socket Mode server.
 
 It answers the methods persona-bot calls the way Slack does (HTTP 200 with ``ok: true`` or
-``ok: false`` and an ``error``; 429 with ``Retry-After`` when asked to), records every call,
-and checks what Slack checks: the bot token (each token belongs to one workspace), and Block
-Kit limits on every message and view (an oversized message gets ``invalid_blocks``, as from
-Slack). ``wait_for(method)`` polls the recorded calls with a deadline.
+``ok: false`` and an ``error``; 429 with ``Retry-After`` when asked to), records every call
+with the moment it arrived and what it was answered, and checks what Slack checks: the bot
+token (each token belongs to one workspace), and Block Kit limits on every message and view
+(an oversized message gets ``invalid_blocks``, as from Slack). ``wait_for(method)`` polls the
+recorded calls with a deadline.
+
+Faults are scripted per method (``response_url`` included), optionally for one channel or
+response_url key only: ``fail(method, error, status=..., retry_after=..., times=N, to=...)``
+answers the next N such calls with that error; ``DISCONNECT`` drops the connection instead,
+and ``HANG`` holds the call unanswered (and unprocessed) until the client gives up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import time
@@ -31,6 +38,8 @@ SCOPES = (
     "users:read.email",
 )
 DISCONNECT = "<disconnect>"  # fail(method, DISCONNECT): drop the connection instead of answering
+HANG = "<hang>"  # fail(method, HANG): never answer (until the fake closes or HANG_LIMIT passes)
+HANG_LIMIT = 60.0
 MESSAGE_METHODS = {"chat.postMessage", "chat.postEphemeral", "response_url"}
 VIEW_METHODS = {"views.publish", "views.open", "views.push", "views.update"}
 
@@ -42,6 +51,8 @@ class Call:
     token: str | None = None
     path: str = ""
     at: float = field(default_factory=time.monotonic)
+    status: int | None = None  # the HTTP status answered; None: never answered (hang, drop)
+    ok: bool = False  # answered 200 and, for Web API methods, "ok": true
 
 
 @dataclass
@@ -58,6 +69,12 @@ class Failure:
     error: str
     status: int = 200
     retry_after: int | None = None
+    to: str | None = None  # only calls to this channel (Web API) or response_url key
+
+
+def _target(call: Call) -> str:
+    """Where a call went: its channel, or the key of its response_url."""
+    return call.path if call.method == "response_url" else str(call.params.get("channel", ""))
 
 
 def _text_len(obj: Any) -> int:
@@ -200,6 +217,8 @@ class FakeSlackAPI:
         self.missing_channels: set[str] = set()
         self.failures: dict[str, deque[Failure]] = defaultdict(deque)
         self.delays: dict[str, float] = {}
+        self.hanging = 0  # calls being held unanswered right now
+        self._release = asyncio.Event()
         self.app_tokens: set[str] = set()
         self.socket_outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.socket_acks: list[dict[str, Any]] = []
@@ -219,6 +238,7 @@ class FakeSlackAPI:
         return self
 
     async def close(self) -> None:
+        self._release.set()  # let held calls end, so the server can shut down at once
         if self._server is not None:
             await self._server.close()
 
@@ -256,10 +276,20 @@ class FakeSlackAPI:
         status: int = 200,
         retry_after: int | None = None,
         times: int = 1,
+        to: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error (or ``DISCONNECT``)."""
+        """Answer the next ``times`` calls of ``method`` (to channel or response_url key
+        ``to``, if given) with an error, or ``DISCONNECT`` / ``HANG``."""
         for _ in range(times):
-            self.failures[method].append(Failure(error, status, retry_after))
+            self.failures[method].append(Failure(error, status, retry_after, to))
+
+    def delivered(self, method: str, to: str | None = None) -> list[Call]:
+        """The calls of ``method`` (to channel or response_url key ``to``) that succeeded."""
+        return [c for c in self.of(method) if c.ok and (to is None or _target(c) == to)]
+
+    def attempts(self, method: str, to: str) -> list[Call]:
+        """Every call of ``method`` to channel or response_url key ``to``, failed or not."""
+        return [c for c in self.of(method) if _target(c) == to]
 
     # inspection ------------------------------------------------------------------------------
 
@@ -329,19 +359,55 @@ class FakeSlackAPI:
         method = request.match_info["method"]
         params = await self._params(request)
         token = self._token(request, params)
-        self.calls.append(Call(method, params, token, request.path))
+        call = Call(method, params, token, request.path)
+        self.calls.append(call)
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
-        if self.failures[method]:
-            failure = self.failures[method].popleft()
-            if failure.error == DISCONNECT:  # the connection drops before any answer
-                assert request.transport is not None
-                request.transport.close()
-                return web.Response(status=500)
-            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
-            return web.json_response(
+        failure = self._next_failure(method, str(params.get("channel", "")))
+        if failure is None:
+            answer = self._answer(request, method, params, token)
+        else:
+            headers = await self._fault(request, failure)
+            if headers is None:
+                return web.Response(status=500)  # nobody is listening any more
+            answer = web.json_response(
                 {"ok": False, "error": failure.error}, status=failure.status, headers=headers
             )
+        call.status = answer.status
+        body = json.loads(answer.text or "{}") if answer.content_type == "application/json" else {}
+        call.ok = answer.status == 200 and body.get("ok") is True
+        return answer
+
+    def _next_failure(self, method: str, to: str) -> Failure | None:
+        """The first scripted failure of ``method`` that applies to ``to`` (taken off)."""
+        queue = self.failures.get(method)
+        for failure in queue or ():
+            if failure.to is None or failure.to == to:
+                assert queue is not None
+                queue.remove(failure)
+                return failure
+        return None
+
+    async def _fault(self, request: web.Request, failure: Failure) -> dict[str, str] | None:
+        """Act out ``failure``: None when the call gets no answer (dropped or held), else the
+        headers of the error answer (Retry-After, when scripted)."""
+        if failure.error == DISCONNECT:  # the connection drops before any answer
+            assert request.transport is not None
+            request.transport.close()
+            return None
+        if failure.error == HANG:
+            self.hanging += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._release.wait(), HANG_LIMIT)
+            finally:
+                self.hanging -= 1
+            return None
+        return {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+
+    def _answer(
+        self, request: web.Request, method: str, params: dict[str, Any], token: str | None
+    ) -> web.Response:
         if method == "oauth.v2.access":
             return self._oauth_access(request, params)
         if method == "apps.connections.open":
@@ -464,14 +530,22 @@ class FakeSlackAPI:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await request.json()
-        self.calls.append(Call("response_url", params, None, request.match_info["key"]))
-        if self.failures.get("response_url"):
-            failure = self.failures["response_url"].popleft()
-            return web.Response(status=failure.status or 404, text=failure.error)
-        problems = block_kit_problems(params.get("blocks"))
-        if problems:
-            return web.Response(status=400, text="invalid_blocks")
-        return web.json_response({"ok": True})
+        key = request.match_info["key"]
+        call = Call("response_url", params, None, key)
+        self.calls.append(call)
+        failure = self._next_failure("response_url", key)
+        if failure is not None:
+            headers = await self._fault(request, failure)
+            if headers is None:
+                return web.Response(status=500)  # nobody is listening any more
+            answer = web.Response(status=failure.status or 404, text=failure.error, headers=headers)
+        elif block_kit_problems(params.get("blocks")):
+            answer = web.Response(status=400, text="invalid_blocks")
+        else:
+            answer = web.json_response({"ok": True})
+        call.status = answer.status
+        call.ok = failure is None and answer.status == 200
+        return answer
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
