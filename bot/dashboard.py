@@ -23,6 +23,7 @@ import hmac
 import html
 import io
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -105,6 +106,9 @@ def esc(value: object) -> str:
 # signed links ------------------------------------------------------------------------------
 
 
+_NUMBER = re.compile(r"[0-9]{1,20}")
+
+
 def _mac(secret: str, org_id: int, expires: int) -> str:
     message = f"persona-bot dashboard|{org_id}|{expires}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
@@ -119,7 +123,13 @@ def sign(secret: str, org_id: int, expires: datetime) -> str:
 def verify(secret: str, token: str, now: datetime) -> int | None:
     """The organization a valid, unexpired token grants, else None."""
     parts = token.strip().split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    # ASCII digits only, and not thousands of them: int() refuses "²" and over 4,300 digits,
+    # and hmac.compare_digest refuses non-ASCII text (a 500 for anyone who tries).
+    if (
+        len(parts) != 3
+        or not all(_NUMBER.fullmatch(part) for part in parts[:2])
+        or not parts[2].isascii()
+    ):
         return None
     org_id, stamp = int(parts[0]), int(parts[1])
     if not hmac.compare_digest(_mac(secret, org_id, stamp), parts[2].lower()):

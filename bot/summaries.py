@@ -26,7 +26,9 @@ def parse_days(text: str, default: int = DEFAULT_DAYS) -> int:
     cleaned = text.strip().lower().removesuffix("days").removesuffix("d").strip()
     if not cleaned:
         return default
-    if not cleaned.isdigit() or not 1 <= int(cleaned) <= MAX_DAYS:
+    # isdecimal, not isdigit: int() refuses digits such as "²"; the length check keeps
+    # thousands of digits (which int() also refuses) out.
+    if not cleaned.isdecimal() or len(cleaned) > 6 or not 1 <= int(cleaned) <= MAX_DAYS:
         raise CommandError(f"'{text.strip()}' is not a number of days between 1 and {MAX_DAYS}.")
     return int(cleaned)
 

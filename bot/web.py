@@ -45,6 +45,14 @@ async def metrics_middleware(request: web.Request, handler: HandlerFn) -> web.St
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except web.RequestPayloadError:
+        # A body that cannot be read (compressed data that does not inflate, say) is the
+        # client's fault: 400, not the 500 aiohttp answers for an error raised in a handler.
+        log.info("request refused: its body cannot be read")
+        response = web.json_response({"error": "the request body cannot be read"}, status=400)
+        response.force_close()  # the rest of the body is still on the connection
+        status = response.status
+        return response
     finally:
         route = _route_label(request)
         runtime.metrics.requests.labels(route, str(status)).inc()

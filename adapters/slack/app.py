@@ -34,12 +34,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
@@ -95,6 +96,16 @@ def _pin_sdk_logging() -> None:
     level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
     for name in ("slack_sdk", "slack_bolt"):
         logging.getLogger(name).setLevel(level)
+
+
+def _page_request(request: web.Request) -> AsyncBoltRequest:
+    """Bolt's request for the OAuth pages (GETs): without the body, which they never read
+    and which Bolt's reader would decode, failing on one that is not text."""
+    return AsyncBoltRequest(
+        body="",
+        query=request.query_string,
+        headers=request.headers,  # type: ignore[arg-type]
+    )
 
 
 def _is_dm(channel: str) -> bool:
@@ -272,8 +283,13 @@ class SlackAdapter:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
         assert self._verifier is not None
+        # slack_sdk's check raises (instead of failing) on a timestamp int() refuses ("²",
+        # thousands of digits) and on a signature hmac.compare_digest refuses (non-ASCII).
         if not (
-            timestamp.isdigit()
+            timestamp.isascii()
+            and timestamp.isdigit()
+            and len(timestamp) <= 12
+            and signature.isascii()
             and signature
             and self._verifier.is_valid(body, timestamp, signature)
         ):
@@ -294,24 +310,33 @@ class SlackAdapter:
         context = self._fast_lane_context(parsed)
         if context is not None:
             return await self._dispatch_slash(parsed, context)
-        bolt_request = await to_bolt_request(request)
-        if bolt_request.body != parsed:  # Bolt's reader empties forms that mention "payload"
-            bolt_request.body = parsed
-            bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
+        try:
+            # From the text verified above: Bolt's own reader decodes the body again with
+            # whatever charset the Content-Type names.
+            bolt_request = AsyncBoltRequest(
+                body=body,
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+            if bolt_request.body != parsed:  # Bolt's reader empties forms that mention "payload"
+                bolt_request.body = parsed
+                bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # Bolt reads the ids (user, team, channel, ...) assuming Slack's types for them.
+            log.info("Slack request refused: unreadable ids (%s)", type(exc).__name__)
+            return web.json_response({"error": "malformed request"}, status=400)
         response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def handle_install(self, request: web.Request) -> web.Response:
         flow = self.bolt.oauth_flow
         assert flow is not None
-        return await to_aiohttp_response(
-            await flow.handle_installation(await to_bolt_request(request))
-        )
+        return await to_aiohttp_response(await flow.handle_installation(_page_request(request)))
 
     async def handle_oauth_redirect(self, request: web.Request) -> web.Response:
         flow = self.bolt.oauth_flow
         assert flow is not None
-        return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+        return await to_aiohttp_response(await flow.handle_callback(_page_request(request)))
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -511,7 +536,7 @@ class SlackAdapter:
         """Post through a response_url; False if it could not be delivered. Rate limits,
         server errors and lost connections are retried with backoff (see
         ``reply_retry_handlers``)."""
-        if not url:
+        if not url or not isinstance(url, str):  # it comes from the payload, as Slack sent it
             return False
         client = AsyncWebhookClient(
             url=url,

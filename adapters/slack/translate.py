@@ -52,6 +52,7 @@ VALUE_LIMIT = 2000
 ACTIONS_PER_BLOCK = 25
 MODAL_TITLE_LIMIT = 24
 ELLIPSIS = "…"
+MAX_NESTING = 64  # Slack's deepest payloads (a modal's state values) nest about a dozen levels
 
 BUTTON_PREFIX = "pb"  # pb:VERB:N  -> the neutral Button(VERB, value)
 SHARE_ACTION = "pbx:share"
@@ -195,6 +196,32 @@ def _check_payload(payload: object) -> dict[str, Any]:
     return payload
 
 
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in node)
+    return False
+
+
+def _load_json(text: str, what: str) -> Any:
+    """JSON as Slack sends it. Nesting deeper than Slack ever sends is refused: Bolt parses
+    the body again further down the stack, where a body that only just fits Python's
+    recursion limit here would crash it (and one past the limit raises RecursionError)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedPayload(f"{what} is not valid JSON") from exc
+    if _nested_deeper_than(value, MAX_NESTING):
+        raise MalformedPayload(f"{what} is nested too deeply")
+    return value
+
+
 def parse_request_body(text: str, content_type: str = "") -> dict[str, Any]:
     """A request body read the way Slack writes them (JSON events, ``payload=`` JSON for
     interactivity, a form for slash commands); MalformedPayload for anything else.
@@ -203,10 +230,7 @@ def parse_request_body(text: str, content_type: str = "") -> dict[str, Any]:
     command such as ``/persona payload``) comes out of its reader empty; this one is exact.
     """
     if content_type == "application/json" or text.startswith("{"):
-        try:
-            body = json.loads(text)
-        except ValueError as exc:
-            raise MalformedPayload("body is not valid JSON") from exc
+        body = _load_json(text, "body")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             raise MalformedPayload("JSON body without a type")
         if body["type"] == "event_callback":
@@ -218,11 +242,7 @@ def parse_request_body(text: str, content_type: str = "") -> dict[str, Any]:
         return body
     form = dict(parse_qsl(text, keep_blank_values=True))
     if "payload" in form:
-        try:
-            payload = json.loads(form["payload"])
-        except ValueError as exc:
-            raise MalformedPayload("payload is not valid JSON") from exc
-        return _check_payload(payload)
+        return _check_payload(_load_json(form["payload"], "payload"))
     if form.get("ssl_check"):
         return form
     if not form.get("command", "").startswith("/"):

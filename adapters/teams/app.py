@@ -210,7 +210,7 @@ async def messages_route(request: web.Request) -> web.StreamResponse:
         return _error(415, "activities are application/json")
     try:
         body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         return _error(400, "the body is not JSON")
     problem = activity_problem(body)
     if problem:
