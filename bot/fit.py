@@ -66,7 +66,7 @@ def query_from(text: str, fields: dict[str, str] | None) -> DealQuery:
             continue
         if name in NUMERIC_FIELDS:
             cleaned = raw.replace(",", "").replace("_", "").lstrip("$")
-            if not cleaned.isdigit():
+            if not cleaned.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
                 label = "head count" if name == "employees" else "annual revenue"
                 raise CommandError(f"The {label} must be a whole number, not '{raw}'.")
             values[name] = int(cleaned)

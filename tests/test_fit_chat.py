@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.fit import split_deal_id
+from bot.errors import CommandError
+from bot.fit import query_from, split_deal_id
 from bot.model import Buttons, Command
 from bot.router import Router
 from bot.runtime import Runtime
@@ -136,3 +137,15 @@ def test_cli_fit_rejects_nonsense_numbers(
     )
     assert code == 2
     assert "whole number" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("raw", ["²", "¹²", "1e3", "-5", "3.5"])
+def test_structured_numbers_must_be_whole_numbers(raw: str) -> None:
+    # str.isdigit() accepts superscripts, which int() then refuses.
+    with pytest.raises(CommandError, match="must be a whole number"):
+        query_from("saas", {"employees": raw})
+
+
+def test_structured_numbers_may_use_separators_and_any_script_s_digits() -> None:
+    assert query_from("saas", {"employees": "1,200"}).employees == 1200
+    assert query_from("saas", {"employees": "٣٠٠"}).employees == 300

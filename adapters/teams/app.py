@@ -233,6 +233,12 @@ async def messages_route(request: web.Request) -> web.StreamResponse:
             {"error": "temporarily unavailable"}, status=503, headers={"Retry-After": "5"}
         )
     if invoke is not None:
+        if invoke.status == 501:
+            # botbuilder answers invokes the bot does not implement (task modules, message
+            # extensions: features the manifest does not declare) with 501; for this bot they
+            # are requests it cannot take, not a fault of its own.
+            name = activity.name if isinstance(activity.name, str) else ""
+            return _error(400, f"this bot does not handle invoke '{name[:80]}'")
         body = invoke.body
         # botbuilder's handlers serialize some invoke bodies themselves, not others.
         if isinstance(body, Model):
