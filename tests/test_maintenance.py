@@ -26,6 +26,7 @@ from persona_store.store import PersonaStore
 from persona_store.summary import to_ms
 from persona_store.usage import UsageRecord, UsageRecorder, usage_events_page, write_usage
 from tests.conftest import make_settings
+from tests.polling import eventually
 
 
 def old_and_new(runtime: Runtime) -> None:
@@ -49,10 +50,12 @@ def remaining_days(runtime: Runtime) -> list[int]:
 async def test_the_purge_task_runs_with_the_app_and_stops_with_it(runtime: Runtime) -> None:
     old_and_new(runtime)
     task = asyncio.create_task(purge_forever(runtime, first_after=0, every=3600))
-    deadline = asyncio.get_running_loop().time() + 10
-    while await asyncio.to_thread(remaining_days, runtime) != [1, 100]:
-        assert asyncio.get_running_loop().time() < deadline, "the purge did not run"
-        await asyncio.sleep(0.02)
+    await eventually(
+        lambda: remaining_days(runtime) == [1, 100],
+        in_thread=True,
+        what="the purge to run (usage events 1 and 100 days old left)",
+        details=lambda: f"usage events left are {remaining_days(runtime)} days old",
+    )
     task.cancel()
     app = create_app(runtime, default_router(runtime))
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)):

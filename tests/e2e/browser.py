@@ -21,6 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.polling import eventually
+
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -157,24 +159,22 @@ async def chromium_page(binary: str, profile: Path, width: int = 1280) -> AsyncI
     )
     try:
         port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
+
+        def port_written() -> str:
             if process.returncode is not None:
                 raise RuntimeError(f"chromium exited with {process.returncode}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("chromium did not open its DevTools port in 30 s")
-            await asyncio.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
+            return port_file.read_text().strip() if port_file.exists() else ""
+
+        written = await eventually(port_written, within=30, what="chromium's DevTools port")
+        port = int(written.split()[0])
         async with aiohttp.ClientSession() as session:
-            deadline = time.monotonic() + 30
-            targets: list[dict[str, Any]] = []
-            while not any(t.get("type") == "page" for t in targets):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("chromium opened no page")
+
+            async def first_page() -> dict[str, Any] | None:
                 async with session.get(f"http://127.0.0.1:{port}/json/list") as resp:
-                    targets = await resp.json()
-                await asyncio.sleep(0.05)
-            target = next(t for t in targets if t.get("type") == "page")
+                    targets: list[dict[str, Any]] = await resp.json()
+                return next((t for t in targets if t.get("type") == "page"), None)
+
+            target = await eventually(first_page, within=30, what="chromium to open a page")
             ws = await session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0)
             page = Page(ws)
             try:

@@ -29,6 +29,7 @@ from bot.web import create_app
 from persona_store.models import UsageEvent
 from tests.conftest import command, make_settings
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.polling import eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -70,14 +71,6 @@ def through(pg_url: str, port: int) -> str:
 def rows(runtime: Runtime) -> int:
     with runtime.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(UsageEvent)).scalar_one())
-
-
-async def wait_until(condition, within: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while not await asyncio.to_thread(condition):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {within} s")
-        await asyncio.sleep(0.05)
 
 
 async def timed(router: Router, text: str, user: str) -> tuple[Reply, float]:
@@ -130,16 +123,21 @@ async def test_a_database_outage_during_a_burst_loses_nothing(pg_url: str, proxy
 
             assert (await client.get("/healthz")).status == 200
             assert (await client.get("/readyz")).status == 503
-            await wait_until(lambda: runtime.usage.write_failures > 0, 15, "a failed write")
+            await eventually(
+                lambda: runtime.usage.write_failures > 0, within=15, what="a failed usage write"
+            )
             metrics = await (await client.get("/metrics")).text()
             assert f"persona_bot_usage_events_queued {float(len(BURST))}" in metrics
             assert runtime.usage.written == 2 and runtime.usage.dropped == 0
 
             proxy.restore()
-            await wait_until(
+            await eventually(
                 lambda: runtime.usage.queued == 0 and rows(runtime) == before + len(BURST),
-                20,
-                "writing every queued usage event",
+                within=20,
+                what="writing every queued usage event",
+                details=lambda: f"{runtime.usage.queued} queued, {rows(runtime) - before} written",
+                interval=0.05,
+                in_thread=True,
             )
             assert runtime.usage.dropped == 0
             metrics = await (await client.get("/metrics")).text()

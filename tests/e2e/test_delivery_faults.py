@@ -55,12 +55,14 @@ from tests.e2e.teams_kit import (
 )
 from tests.fakes.bot_connector import Attempt
 from tests.fakes.slack_api import HANG, FakeSlackAPI
+from tests.polling import eventually
 from tests.scheduler_support import persona
 
 # Short enough to keep the file fast, long enough for a loaded machine to answer someone
 # else while a call hangs.
 CALL_TIMEOUT = 2.0
 OUTBOX_BACKOFF = 0.3
+WAIT = 15.0  # seconds for what a test awaits, unless it says otherwise
 OUTBOX_ENV = {
     "PERSONA_BOT_OUTBOX_BACKOFF_SECONDS": str(OUTBOX_BACKOFF),
     "PERSONA_BOT_OUTBOX_POLL_SECONDS": "0.2",
@@ -72,14 +74,6 @@ SLACK_OWNERS = {
     "UB": "ben.owner@tallyworks.example",
     "UC": "cy.owner@tallyworks.example",
 }
-
-
-async def until(condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 def gaps(moments: Sequence[float]) -> list[float]:
@@ -184,10 +178,14 @@ async def test_a_slow_commands_reply_through_response_url_arrives_once(
         assert acked["text"] == "Working on it…"
         release.set()
         if fault == "no answer":
-            await until(lambda: fake.hanging == 1, "the reply is held by Slack")
+            await eventually(lambda: fake.hanging == 1, within=WAIT, what="Slack to hold the reply")
             await answered_at_once(slack)
             assert fake.delivered("response_url", to="slow-1") == []  # still hanging
-        await until(lambda: fake.delivered("response_url", to="slow-1"), "the reply arrives")
+        await eventually(
+            lambda: fake.delivered("response_url", to="slow-1"),
+            within=WAIT,
+            what="the reply to arrive",
+        )
 
     attempts = fake.attempts("response_url", "slow-1")
     assert [c.ok for c in attempts] == [False, True]
@@ -207,11 +205,12 @@ async def test_a_reply_that_adds_a_message_is_not_repeated_after_a_timeout(
         card = await ask(slack, "fiona")
         fake.fail("response_url", HANG, to="share")
         await click(slack, card, "pbx:share", key="share")
-        await until(
+        await eventually(
             lambda: any(
                 "response_url could not be reached" in r.getMessage() for r in caplog.records
             ),
-            "the bot gives up on the shared card",
+            within=WAIT,
+            what="the bot to give up on the shared card",
         )
         # Slack may have posted it: a second post could show the card twice in the channel.
         assert len(fake.attempts("response_url", "share")) == 1
@@ -245,28 +244,41 @@ async def test_slack_nudges_digest_and_alerts_survive_rate_limits_errors_and_han
     async with slack_app(tmp_path, fake, with_scheduler=True, prepare=prepare) as slack:
         rt = slack.runtime
         service = slack.client.app[scheduler.SERVICE]
-        await until(lambda: fake.hanging == 1, "Cy's nudge is held by Slack", timeout=20)
+        await eventually(lambda: fake.hanging == 1, within=20, what="Slack to hold Cy's nudge")
         await answered_at_once(slack)
         assert row_of(rt, "review nudge for Cy Buyer").state == "sending"  # still in the air
 
         # The hang: recorded as uncertain, not sent again, and the admins are told.
-        await until(lambda: fake.delivered("chat.postMessage", to="UADMIN"), "the admins' alert")
+        await eventually(
+            lambda: fake.delivered("chat.postMessage", to="UADMIN"),
+            within=WAIT,
+            what="the admins' alert",
+        )
         cy = row_of(rt, "review nudge for Cy Buyer")
         assert cy.state == "uncertain" and "did not answer" in (cy.last_error or "")
         [alert] = fake.delivered("chat.postMessage", to="UADMIN")
         alert_text = json.dumps(alert.params)
         assert "may not have arrived" in alert_text and f"--resend {cy.id}" in alert_text
-        await until(
+        await eventually(
             lambda: {r.state for r in rows(rt) if r.id != cy.id} == {"sent"},
-            "everything else is sent",
+            within=WAIT,
+            what="everything else to be sent",
         )
         assert len(fake.attempts("chat.postMessage", "UC")) == 1  # never sent blindly twice
 
         # The operator checked with Cy and resends it (what `persona-bot nudges --resend` does).
         assert outbox.resend(rt.engine, cy.id, rt.clock()) is not None
         service.wake()
-        await until(lambda: fake.delivered("chat.postMessage", to="UC"), "Cy's nudge arrives")
-        await until(lambda: {r.state for r in rows(rt)} == {"sent"}, "every row is sent")
+        await eventually(
+            lambda: fake.delivered("chat.postMessage", to="UC"),
+            within=WAIT,
+            what="Cy's nudge to arrive",
+        )
+        await eventually(
+            lambda: {r.state for r in rows(rt)} == {"sent"},
+            within=WAIT,
+            what="every row to be sent",
+        )
         final = rows(rt)
 
     # Nothing lost, nothing twice: one message per outbox row, each to its recipient.
@@ -361,7 +373,11 @@ async def test_a_teams_reply_to_a_turn_arrives_once(sqlite_url: str, fault: str)
             connector.hang_next(conversation=chat, kind="message")
         asked = asyncio.create_task(teams.post(message_from(teams, "ann")))
         if fault == "no answer":
-            await until(lambda: connector.hanging == 1, "the reply is held by the connector")
+            await eventually(
+                lambda: connector.hanging == 1,
+                within=WAIT,
+                what="the connector to hold the reply",
+            )
             # Someone else is answered meanwhile (a new person: the bot looks them up).
             connector.add_member(PEOPLE["bo"][0], email=PEOPLE["bo"][2])
             other = await teams.post(message_from(teams, "bo"))
@@ -408,7 +424,9 @@ async def test_teams_proactive_messages_survive_rate_limits_errors_and_hangs(
         service = SchedulerService(rt, SchedulerConfig.from_settings(rt.settings))
         await service.start()
         try:
-            await until(lambda: connector.hanging == 1, "Cy's nudge is held", timeout=20)
+            await eventually(
+                lambda: connector.hanging == 1, within=20, what="the connector to hold Cy's nudge"
+            )
             # Dee (no persona of hers is due) is answered meanwhile.
             other = await teams.post(message_from(teams, "dee"))
             assert other.status == 201
@@ -416,22 +434,31 @@ async def test_teams_proactive_messages_survive_rate_limits_errors_and_hangs(
             assert "Finance Fiona" in json.dumps(answer)
             assert row_of(rt, "review nudge for Cy Buyer").state == "sending"
 
-            await until(lambda: delivered(teams, "admin"), "the admins' alert")
+            await eventually(
+                lambda: delivered(teams, "admin"), within=WAIT, what="the admins' alert"
+            )
             cy = row_of(rt, "review nudge for Cy Buyer")
             assert cy.state == "uncertain"
             [alert] = delivered(teams, "admin")
             assert "may not have arrived" in json.dumps(alert)
             assert f"--resend {cy.id}" in json.dumps(alert)
-            await until(
+            await eventually(
                 lambda: {r.state for r in rows(rt) if r.id != cy.id} == {"sent"},
-                "everything else is sent",
+                within=WAIT,
+                what="everything else to be sent",
             )
             assert len(messages(teams, "cy")) == 1  # never sent blindly twice
 
             assert outbox.resend(rt.engine, cy.id, rt.clock()) is not None
             service.wake()
-            await until(lambda: delivered(teams, "cy"), "Cy's nudge arrives")
-            await until(lambda: {r.state for r in rows(rt)} == {"sent"}, "every row is sent")
+            await eventually(
+                lambda: delivered(teams, "cy"), within=WAIT, what="Cy's nudge to arrive"
+            )
+            await eventually(
+                lambda: {r.state for r in rows(rt)} == {"sent"},
+                within=WAIT,
+                what="every row to be sent",
+            )
         finally:
             await service.stop()
         final = rows(rt)

@@ -4,8 +4,6 @@ nothing twice."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +17,7 @@ from bot.settings import Settings
 from bot.web import create_app
 from persona_store import outbox
 from tests.fakes.platform import RecordingNotifier
+from tests.polling import eventually
 from tests.scheduler_support import persona
 
 
@@ -37,21 +36,18 @@ def runtime(sqlite_url: str) -> Iterator[Runtime]:
     rt.close()
 
 
-async def until(condition: object, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def serve_once(runtime: Runtime) -> scheduler.SchedulerService:
     """Start the app with the scheduler extension, wait until it is idle, stop it."""
     app = create_app(runtime, default_router(runtime), [scheduler.extension])
     service = app[scheduler.SERVICE]
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
         assert (await client.get("/healthz")).status == 200
-        await until(lambda: service.ticks >= 1)
-        await until(lambda: not outbox.rows(runtime.engine, states=["pending", "claimed"]))
+        await eventually(lambda: service.ticks >= 1, what="the scheduler's first tick")
+        await eventually(
+            lambda: not outbox.rows(runtime.engine, states=["pending", "claimed"]),
+            what="the outbox to be idle (no row pending or claimed)",
+            details=lambda: f"rows: {[(r.label, r.state) for r in outbox.rows(runtime.engine)]}",
+        )
         metrics = await (await client.get("/metrics")).text()
         assert "persona_bot_outbox_rows_sent" in metrics
     assert not service.scheduler.running

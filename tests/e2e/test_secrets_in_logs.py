@@ -79,6 +79,7 @@ from tests.fakes.slack_wire import (
     slash_body,
 )
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.polling import eventually
 
 ADMIN_EMAIL = "admin@tallyworks.example"
 BEARER = re.compile(r"Bearer\s+[\w.~+/=-]{6,}", re.IGNORECASE)
@@ -496,10 +497,11 @@ async def outage_flows(bot: Bot, proxy: TcpProxy | None, database_url: str) -> N
             away = path.with_name(path.name + ".away")
             if away.exists():
                 away.rename(path)
-    deadline = time.monotonic() + 20
-    while await bot.get("/readyz") != 200:
-        assert time.monotonic() < deadline, "the database did not come back"
-        await asyncio.sleep(0.1)
+
+    async def ready() -> bool:
+        return await bot.get("/readyz") == 200
+
+    await eventually(ready, within=20, what="the database to come back (/readyz 200)", interval=0.1)
 
 
 def sqlite_files(database_url: str) -> list[Path]:

@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.polling import eventually
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -206,13 +208,12 @@ class FakeBotConnector:
         timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, as every fake offers
     ) -> list[Recorded]:
         """Poll until ``predicate`` holds (default: ``count`` activities of ``kind``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate(self) if predicate else len(self.sent(kind)) >= count:
-                return self.sent(kind)
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the fake Bot Connector did not get what was expected in {timeout}s; "
-                    f"got {[(r.method, r.path, r.type) for r in self.records]}"
-                )
-            await asyncio.sleep(0.01)
+        of_kind = f" of type {kind}" if kind else ""
+        expected = "what the test expects" if predicate else f"{count} activit(ies){of_kind}"
+        await eventually(
+            lambda: predicate(self) if predicate else len(self.sent(kind)) >= count,
+            within=timeout,
+            what=f"{expected} at the fake Bot Connector",
+            details=lambda: f"got {[(r.method, r.path, r.type) for r in self.records]}",
+        )
+        return self.sent(kind)

@@ -28,6 +28,7 @@ from aiohttp import web
 from bot.model import Platform, Reply
 from bot.notify import DeliveryError, Recipient, Undeliverable
 from bot.plaintext import plain_text
+from tests.polling import eventually
 
 POST_PATH = "/api/messages.post"
 
@@ -147,14 +148,12 @@ class FakePlatform:
         what: str = "deliveries",
     ) -> None:
         """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out after {timeout:g} s waiting for {what}; "
-                    f"{len(self.deliveries)} deliveries, {len(self.requests)} requests"
-                )
-            await asyncio.sleep(0.02)
+        await eventually(
+            condition,
+            within=timeout,
+            what=what,
+            details=lambda: f"{len(self.deliveries)} deliveries, {len(self.requests)} requests",
+        )
 
 
 class HttpNotifier:

@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
+from tests.polling import eventually
+
 SCOPES = (
     "commands",
     "chat:write",
@@ -306,31 +308,29 @@ class FakeSlackAPI:
     ) -> list[Call]:
         """The calls of ``method`` (to ``path``, for response_url) once there are ``count``
         of them; fails after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [c for c in self.of(method) if path is None or c.path == path]
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                seen = sorted({c.method for c in self.calls})
-                raise AssertionError(
-                    f"expected {count} {method} call(s) within {timeout}s, got {len(found)}; "
-                    f"calls so far: {seen}"
-                )
-            await asyncio.sleep(0.01)
+
+        def found() -> list[Call]:
+            return [c for c in self.of(method) if path is None or c.path == path]
+
+        await eventually(
+            lambda: len(found()) >= count,
+            within=timeout,
+            what=f"{count} {method} call(s)",
+            details=lambda: (
+                f"got {len(found())}; calls so far: {sorted({c.method for c in self.calls})}"
+            ),
+        )
+        return found()
 
     async def wait_for_socket_ack(
         self,
         envelope_id: str,
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ack in self.socket_acks:
-                if ack.get("envelope_id") == envelope_id:
-                    return ack
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"no Socket Mode ack for {envelope_id} within {timeout}s")
+        def ack() -> dict[str, Any] | None:
+            return next((a for a in self.socket_acks if a.get("envelope_id") == envelope_id), None)
+
+        return await eventually(ack, within=timeout, what=f"a Socket Mode ack for {envelope_id}")
 
     # handlers --------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from tests.e2e.teams_kit import edited, payload
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_wire import FORM, signed_headers, slash_body
+from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +48,7 @@ CLIENTS = 16
 SLACK_TEXTS = ("fiona", "list", "carlos", "fit fintech CFO, 300 staff")
 TEAMS_TEXTS = ("fiona", "carlos", "list", "paula")
 WARM = 120  # answers before the signal: the server is busy, not starting
+GLIMPSE = 0.002  # seconds between looks for the moment to signal: such moments are short
 
 
 @dataclass
@@ -217,14 +219,6 @@ async def start_serve(db: Path, fake: FakeSlackAPI) -> Serve:
     return Serve(process, port)
 
 
-async def until(condition: Callable[[], object], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {within} s")
-        await asyncio.sleep(0.002)
-
-
 async def test_sigterm_under_load_finishes_what_it_took_and_flushes_usage(
     tmp_path: Path, fake_slack: FakeSlackAPI, connector: FakeBotConnector
 ) -> None:
@@ -246,7 +240,12 @@ async def test_sigterm_under_load_finishes_what_it_took_and_flushes_usage(
                 asyncio.create_task(keep_asking(session, load, fake_slack, i))
                 for i in range(CLIENTS)
             ]
-            await until(lambda: load.answered >= WARM or load.broken, 30, f"{WARM} answers")
+            await eventually(
+                lambda: load.answered >= WARM or load.broken,
+                within=30,
+                what=f"{WARM} answers",
+                details=lambda: f"{load.answered} answered",
+            )
             assert load.broken == []
 
             def working_on(within: float = 30.0) -> set[str]:
@@ -265,10 +264,11 @@ async def test_sigterm_under_load_finishes_what_it_took_and_flushes_usage(
                 # in the middle of commands that Slack's users.info (0.2 s) holds for at
                 # least another 0.1 s. Nothing awaits between the check, the notes and the
                 # signal.
-                await until(
+                await eventually(
                     lambda: load.in_flight >= CLIENTS // 2 and working_on(0.1),
-                    10,
-                    "requests in flight",
+                    within=10,
+                    what="requests in flight",
+                    interval=GLIMPSE,
                 )
                 seen.update(in_flight=load.in_flight, in_progress=len(working_on()))
                 fresh.update(working_on(0.1))

@@ -15,7 +15,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from tests.e2e.slack.conftest import SECRET, slack_settings
 from tests.fakes.pg_cluster import PgCluster
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_wire import FORM, signed_headers, slash_body
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -157,14 +159,6 @@ def usage_rows(runtime: Runtime) -> int:
         return int(conn.execute(select(func.count()).select_from(UsageEvent)).scalar_one())
 
 
-async def wait_until(condition: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not await asyncio.to_thread(condition):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {within} s")
-        await asyncio.sleep(0.05)
-
-
 async def readiness(client: TestClient) -> int:
     async with client.get("/readyz") as response:
         return response.status
@@ -181,7 +175,12 @@ async def test_a_restarted_postgresql_server_loses_no_command(
     people = [asyncio.create_task(stream.person(u, typed)) for u, typed in PEOPLE.items()]
     try:
         # Everyone has been answered a few times: personas, emails and the org are cached.
-        await wait_until(lambda: len(stream.answers) >= 4 * len(PEOPLE), 20, "a warm-up")
+        await eventually(
+            lambda: len(stream.answers) >= 4 * len(PEOPLE),
+            within=20,
+            what="a warm-up",
+            details=lambda: f"{len(stream.answers)} answers",
+        )
         assert await readiness(client) == 200
 
         failures_before = runtime.usage.write_failures
@@ -200,7 +199,15 @@ async def test_a_restarted_postgresql_server_loses_no_command(
                 and runtime.usage.write_failures > failures_before + 1
             )
 
-        await wait_until(seen_down, 30, "a stream of commands while PostgreSQL is down")
+        await eventually(
+            seen_down,
+            within=30,
+            what="a stream of commands while PostgreSQL is down",
+            details=lambda: (
+                f"answered {dict(Counter(a.verb for a in stream.of('down')))}; "
+                f"{runtime.usage.write_failures - failures_before} failed usage writes"
+            ),
+        )
         assert await readiness(client) == 503
 
         stream.phase = "starting"
@@ -208,24 +215,33 @@ async def test_a_restarted_postgresql_server_loses_no_command(
         outage = time.monotonic() - outage_started
         failures = runtime.usage.write_failures - failures_before
         stream.phase = "up again"
-        deadline = time.monotonic() + 20
-        while await readiness(client) != 200:
-            assert time.monotonic() < deadline, "/readyz did not recover within 20 s"
-            await asyncio.sleep(0.05)
+
+        async def ready() -> bool:
+            return await readiness(client) == 200
+
+        await eventually(ready, within=20, what="/readyz to recover", interval=0.05)
 
         def answered_again() -> bool:
             again = stream.of("up again")
             return all(sum(a.verb == v for a in again) >= 2 for v in NEEDS_DATABASE)
 
-        await wait_until(answered_again, 20, "answers once PostgreSQL is back")
+        await eventually(
+            answered_again,
+            within=20,
+            what="answers once PostgreSQL is back",
+            details=lambda: f"answered {dict(Counter(a.verb for a in stream.of('up again')))}",
+        )
     finally:
         stream.stopping.set()
         await asyncio.gather(*people)
 
-    await wait_until(
+    await eventually(
         lambda: runtime.usage.queued == 0 and usage_rows(runtime) == stream.sent,
-        20,
-        f"writing all {stream.sent} usage events",
+        within=20,
+        what=f"writing all {stream.sent} usage events",
+        details=lambda: f"{runtime.usage.queued} queued, {usage_rows(runtime)} rows",
+        interval=0.05,
+        in_thread=True,
     )
     assert runtime.usage.dropped == 0
 

@@ -23,6 +23,7 @@ from persona_store.models import UsageEvent
 from tests.e2e.slack.conftest import BOT_TOKEN, SECRET, MakeSlack
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_wire import FORM, signed_headers, slash_body
+from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -52,18 +53,22 @@ class Serve:
         return "\n".join(self.lines)
 
     async def ready(self, session: aiohttp.ClientSession, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
+        async def healthy() -> bool:
             if self.process.returncode is not None:
                 raise AssertionError(f"serve exited early:\n{self.output}")
             try:
                 async with session.get(f"http://127.0.0.1:{self.port}/healthz") as resp:
-                    if resp.status == 200:
-                        return
+                    return resp.status == 200
             except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"serve did not answer within {within}s:\n{self.output}")
+                return False
+
+        await eventually(
+            healthy,
+            within=within,
+            what="serve to answer /healthz",
+            details=lambda: f"its output:\n{self.output}",
+            interval=0.05,
+        )
 
     async def stop(self, sig: signal.Signals, within: float = 30.0) -> int:
         self.process.send_signal(sig)
