@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -312,24 +313,29 @@ async def test_an_expired_trigger_offers_a_button_that_opens_the_editor(slack: S
     assert opened[-1].params["view"]["callback_id"] == "pb_form"
 
 
-def slow_saves(router: Router) -> None:
-    """Saves that take longer than the adapter's deadline."""
+def slow_saves(release: asyncio.Event) -> Callable[[Router], None]:
+    """Saves that take longer than the adapter's deadline: each waits for ``release``."""
 
-    async def slow(turn: Turn) -> Reply:
-        await asyncio.sleep(0.4)
-        return await save_handler(turn)
+    def configure(router: Router) -> None:
+        async def slow(turn: Turn) -> Reply:
+            await release.wait()
+            return await save_handler(turn)
 
-    router.add("save", slow, advertise=False)
+        router.add("save", slow, advertise=False)
+
+    return configure
 
 
 async def test_a_slow_save_says_saving_then_shows_the_form_with_its_problems(
     make_slack: MakeSlack,
 ) -> None:
-    slack = await make_slack(deadline=0.1, configure=slow_saves)
+    release = asyncio.Event()
+    slack = await make_slack(deadline=0.1, configure=slow_saves(release))
     view = await open_editor(slack, "edit fiona", user="UOWNER")
     ack = await submit(slack, view, {"photo_url": "http://insecure.example/x.png"}, user="UOWNER")
     assert ack["response_action"] == "update"
     assert "Saving…" in texts_of(ack["view"])
+    release.set()  # the save finishes only after the adapter has answered "Saving…"
     [updated] = await slack.fake.wait_for("views.update")
     again = updated.params["view"]
     assert updated.params["view_id"] == "V0EDITOR" and view_problems(again) == []
