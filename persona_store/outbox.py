@@ -416,16 +416,7 @@ def mark_alerted(
 ) -> bool:
     """The recipient is unreachable everywhere: record it and queue the admins' alerts in
     the same transaction, so the alert cannot be lost between the two."""
-    with engine.begin() as conn:
-        result = conn.execute(
-            update(T)
-            .where(T.c.id == row_id, T.c.claimed_by == worker, T.c.state.in_((SENDING,)))
-            .values(state=ALERTED, last_error=error[:2000], lease_until=None, updated_at=now)
-        )
-        if not result.rowcount:
-            return False
-        _insert_items(conn, alerts, now)
-        return True
+    return _settle_with_alerts(engine, row_id, worker, now, ALERTED, error, alerts)
 
 
 def mark_uncertain(
@@ -440,11 +431,24 @@ def mark_uncertain(
     """The platform took the message and never answered (a timeout): it may have arrived.
     Like a send whose worker died, the row is not re-sent; the admins' alerts are queued in
     the same transaction."""
+    return _settle_with_alerts(engine, row_id, worker, now, UNCERTAIN, error, alerts)
+
+
+def _settle_with_alerts(
+    engine: Engine,
+    row_id: int,
+    worker: str,
+    now: datetime,
+    state: str,
+    error: str,
+    alerts: Sequence[DueItem],
+) -> bool:
+    """Move a row this worker is sending to ``state`` and queue ``alerts``, atomically."""
     with engine.begin() as conn:
         result = conn.execute(
             update(T)
             .where(T.c.id == row_id, T.c.claimed_by == worker, T.c.state == SENDING)
-            .values(state=UNCERTAIN, last_error=error[:2000], lease_until=None, updated_at=now)
+            .values(state=state, last_error=error[:2000], lease_until=None, updated_at=now)
         )
         if not result.rowcount:
             return False
