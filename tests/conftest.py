@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from bot.router import Router
 from bot.runtime import Runtime
 from bot.settings import Settings
 from persona_store.db import normalise_url
+from tests.fakes.platform import FakePlatform, HttpNotifier
 
 PG_ENV = "PERSONA_BOT_TEST_DATABASE_URL"
 PG_SKIP = f"PostgreSQL tests skipped: set {PG_ENV} (for example postgresql://postgres@127.0.0.1:5432/test)"
@@ -106,3 +107,21 @@ def command(
 
 def at(year: int, month: int, day: int, hour: int = 12) -> datetime:
     return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+# A recording platform over HTTP and a Notifier that delivers to it (the scheduler's tests).
+
+
+@pytest.fixture
+async def platform() -> AsyncIterator[FakePlatform]:
+    fake = FakePlatform()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def notifier(platform: FakePlatform) -> AsyncIterator[HttpNotifier]:
+    http = HttpNotifier("slack", platform.url)
+    yield http
+    await http.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -30,21 +30,6 @@ from tests.scheduler_support import FakeClock, persona, utc
 
 START = utc(2030, 3, 6, 10)  # a Wednesday
 ADMIN = "admin@example.com"
-
-
-@pytest.fixture
-async def platform() -> AsyncIterator[FakePlatform]:
-    fake = FakePlatform()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def notifier(platform: FakePlatform) -> AsyncIterator[HttpNotifier]:
-    http = HttpNotifier("slack", platform.url)
-    yield http
-    await http.close()
 
 
 class World:

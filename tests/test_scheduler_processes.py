@@ -51,14 +51,6 @@ Start = Callable[..., Awaitable[Process]]
 
 
 @pytest.fixture
-async def platform() -> AsyncIterator[FakePlatform]:
-    fake = FakePlatform()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def start(tmp_path: Path, platform: FakePlatform) -> AsyncIterator[Start]:
     """Start ``python -m tests.fakes.scheduler_process``; wait until it says it is ready."""
     started: list[Process] = []

@@ -5,27 +5,9 @@ when configured, PostgreSQL). The timeout is the worker's own ``send_timeout``."
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
-
-import pytest
 
 from tests.fakes.platform import FakePlatform, HttpNotifier
 from tests.test_scheduler_delivery import ADMIN, World
-
-
-@pytest.fixture
-async def platform() -> AsyncIterator[FakePlatform]:
-    fake = FakePlatform()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def notifier(platform: FakePlatform) -> AsyncIterator[HttpNotifier]:
-    http = HttpNotifier("slack", platform.url)
-    yield http
-    await http.close()
 
 
 async def test_a_send_with_no_answer_is_uncertain_alerted_and_never_resent(
