@@ -88,6 +88,7 @@ NOTIFY_FIELD = "notify"
 UNSHOWN_FIELD = "unshown"
 REQUIRED = {"key", "name", "role", "summary"}
 _INDEX = re.compile(r"\[\d+\]$")
+FORM_DAMAGED = "This editor can no longer be read. Nothing was saved: open the editor again."
 
 
 def _get(mapping: Mapping[str, Any], path: str) -> Any:
@@ -174,7 +175,8 @@ def mapping_from_form(values: Mapping[str, str], base: PersonaSpec | None) -> di
             value = [line.strip() for line in raw.splitlines() if line.strip()]
         elif kind == "number":
             cleaned = raw.replace(",", "").replace("_", "")
-            value = int(cleaned) if re.fullmatch(r"-?\d+", cleaned) else raw
+            # More digits than Python converts (4,300) stay text: the validator refuses them.
+            value = int(cleaned) if re.fullmatch(r"-?\d{1,4000}", cleaned) else raw
         target = data
         parts = path.split(".")
         for part in parts[:-1]:
@@ -234,7 +236,10 @@ async def save_handler(turn: Turn) -> Reply:
     """A submitted editor: validate like the importer, check the revision, save."""
     values = dict(turn.command.fields)
     mode = values.get("mode", "edit")
-    revision = int(values.get("revision", "0") or 0)
+    try:
+        revision = int(values.get("revision", "0") or 0)
+    except ValueError:  # the hidden state came back damaged: the form cannot be trusted
+        raise CommandError(FORM_DAMAGED) from None
     catalog = await turn.catalog()
     runtime = turn.runtime
     base: StoredPersona | None = None

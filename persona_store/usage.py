@@ -49,6 +49,18 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _storable(text: str) -> str:
+    """Text every database accepts: no NUL (PostgreSQL refuses it) and no unpaired surrogate
+    (no UTF-8 encoder takes one), each of which would fail the whole batch forever."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def write_usage(engine: Engine, records: Sequence[UsageRecord]) -> None:
     """Insert records in one statement and one transaction."""
     if not records:
@@ -59,13 +71,13 @@ def write_usage(engine: Engine, records: Sequence[UsageRecord]) -> None:
         # Column limits: a longer value must not fail the whole batch (it would be retried
         # forever); platform ids over 128 characters are rare and stay recognisable cut.
         if row["query"] is not None:
-            row["query"] = row["query"][:1000]
-        row["user_id"] = row["user_id"][:128]
+            row["query"] = _storable(row["query"][:1000])
+        row["user_id"] = _storable(row["user_id"][:128])
         if row["channel"] is not None:
-            row["channel"] = row["channel"][:128]
+            row["channel"] = _storable(row["channel"][:128])
         if row["deal_id"] is not None:
-            row["deal_id"] = row["deal_id"][:128]
-        row["command"] = row["command"][:32]
+            row["deal_id"] = _storable(row["deal_id"][:128])
+        row["command"] = _storable(row["command"][:32])
     with engine.begin() as conn:
         conn.execute(insert(UsageEvent), rows)
 

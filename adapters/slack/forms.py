@@ -298,8 +298,9 @@ def form_submission(
     meta = FormMeta.decode(view.get("private_metadata"))
     if not meta.verb:
         raise MalformedPayload("private_metadata without the form's verb")
-    values = (view.get("state") or {}).get("values") or {}
-    if not isinstance(values, dict):
+    state = view.get("state") or {}
+    values = (state.get("values") if isinstance(state, dict) else None) or {}
+    if not isinstance(state, dict) or not isinstance(values, dict):
         raise MalformedPayload("unreadable view state")
     fields: dict[str, str] = {}
     for block_id, actions in values.items():
@@ -326,13 +327,15 @@ def form_submission(
 
 def _input_ids(view: Mapping[str, Any]) -> list[str]:
     """The block ids of the inputs of a submitted view, in order."""
+    blocks = view.get("blocks")
     ids = [
         str(b.get("block_id"))
-        for b in view.get("blocks") or []
+        for b in (blocks if isinstance(blocks, list) else [])
         if isinstance(b, dict) and b.get("type") == "input" and b.get("block_id")
     ]
-    values = (view.get("state") or {}).get("values") or {}
-    return ids or [str(k) for k in values]
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    return ids or ([str(k) for k in values] if isinstance(values, dict) else [])
 
 
 def inline_errors(form: Form, shown: Iterable[str]) -> dict[str, str]:

@@ -291,11 +291,12 @@ def payload_conversation(payload: Mapping[str, Any]) -> ConversationRef:
     channel = payload.get("channel")
     container = payload.get("container")
     thread = _str(container.get("thread_ts")) if isinstance(container, dict) else ""
+    team = payload.get("team")
     return ConversationRef(
         platform="slack",
         workspace=payload_team(payload),
         channel=_str(channel.get("id")) if isinstance(channel, dict) else "",
-        workspace_name=_str((payload.get("team") or {}).get("domain")) or None,
+        workspace_name=(_str(team.get("domain")) if isinstance(team, dict) else "") or None,
         thread=thread or None,
     )
 
@@ -340,7 +341,7 @@ class Origin:
         try:
             data = json.loads(value)
             verb, args, page = data["v"], data.get("a", ""), int(data.get("p", 1))
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:  # "p": Infinity
             raise MalformedPayload("unreadable button value") from exc
         if not isinstance(verb, str) or not isinstance(args, str) or not 1 <= page <= 1000:
             raise MalformedPayload("unreadable button value")
@@ -428,9 +429,10 @@ def feedback_from_submission(
     except ValueError as exc:
         raise MalformedPayload("unreadable private_metadata") from exc
     key = _str(meta.get("k")) if isinstance(meta, dict) else ""
-    values = (view.get("state") or {}).get("values") or {}
-    field = (values.get(FEEDBACK_BLOCK) or {}).get(FEEDBACK_BLOCK) or {}
-    comment = " ".join(_str(field.get("value")).split())
+    field: object = view
+    for name in ("state", "values", FEEDBACK_BLOCK, FEEDBACK_BLOCK):
+        field = field.get(name) if isinstance(field, dict) else None
+    comment = " ".join(_str(field.get("value")).split()) if isinstance(field, dict) else ""
     if not key:
         raise MalformedPayload("missing persona key")
     if not comment:

@@ -335,7 +335,9 @@ def card_from_reply(reply: Reply, *, limit: int = CARD_LIMIT) -> dict[str, Any]:
 
 
 def card_size(card: Mapping[str, Any]) -> int:
-    return len(json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    # surrogatepass: a lone surrogate a client sent back (echoed in a form) is measured, not fatal.
+    text = json.dumps(card, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _texts(body: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], str]]:
