@@ -14,6 +14,7 @@ import re
 from bot import messages
 from bot.catalog import Catalog
 from bot.errors import CommandError
+from bot.grammar import MAX_INPUT
 from bot.model import Block, Button, Buttons, Context, Header, Reply, Text
 from bot.router import Turn
 from persona_store.matcher import DealQuery, FitResult, Match, Matcher
@@ -128,7 +129,8 @@ def fit_reply(result: FitResult, deal_id: str | None) -> Reply:
 
 
 async def fit_handler(turn: Turn) -> Reply:
-    deal_id, text = split_deal_id(turn.command.args)
+    # Typed text is already capped by the grammar; a button's arguments are not.
+    deal_id, text = split_deal_id(turn.command.args[:MAX_INPUT])
     fields = dict(turn.command.fields)
     if not text and not any(fields.values()):
         raise CommandError(

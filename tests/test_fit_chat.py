@@ -10,9 +10,11 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.errors import CommandError
 from bot.fit import query_from, split_deal_id
+from bot.grammar import MAX_INPUT
 from bot.model import Buttons, Command
 from bot.router import Router
 from bot.runtime import Runtime
+from persona_store.matcher import DealQuery, FitResult, Matcher
 from persona_store.models import Deal, DealPersona, UsageEvent
 from tests.conftest import command
 
@@ -149,3 +151,21 @@ def test_structured_numbers_must_be_whole_numbers(raw: str) -> None:
 def test_structured_numbers_may_use_separators_and_any_script_s_digits() -> None:
     assert query_from("saas", {"employees": "1,200"}).employees == 1200
     assert query_from("saas", {"employees": "٣٠٠"}).employees == 300
+
+
+async def test_a_button_s_huge_deal_text_is_cut_like_typed_text(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    rank = Matcher.rank
+
+    def measured(self: Matcher, query: DealQuery) -> FitResult:
+        seen.append(len(query.text))
+        return rank(self, query)
+
+    monkeypatch.setattr(Matcher, "rank", measured)
+    huge = "Series B fintech, 300 staff, the CFO worries about audit. " * 2000
+    base = command(router, "x")
+    reply = await router.dispatch(Command(base.user, base.conversation, "fit", huge, "", "button"))
+    assert reply.kind == "fit"
+    assert seen == [MAX_INPUT]
