@@ -392,39 +392,48 @@ def bare_target() -> Target:
     )
 
 
-def slash_command(text: str) -> Request:
-    from urllib.parse import urlencode
-
+def slack_headers(body: bytes, content_type: str) -> dict[str, str]:
+    """The headers of a request to ``/slack/events``, signed as Slack signs them (v0)."""
     from slack_sdk.signature import SignatureVerifier
+
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None  # None only without a signing secret
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+    }
+
+
+def slash_command(
+    text: str,
+    *,
+    user_id: str = "UBENCH",
+    user_name: str = "bench",
+    channel_id: str = "CBENCH",
+    response_url: str = "https://hooks.slack.com/commands/TBENCH/1/x",
+) -> Request:
+    from urllib.parse import urlencode
 
     body = urlencode(
         {
             "token": "x",
             "team_id": "TBENCH",
             "team_domain": "bench",
-            "channel_id": "CBENCH",
+            "channel_id": channel_id,
             "channel_name": "general",
-            "user_id": "UBENCH",
-            "user_name": "bench",
+            "user_id": user_id,
+            "user_name": user_name,
             "command": "/persona",
             "text": text,
             "api_app_id": "ABENCH",
-            "response_url": "https://hooks.slack.com/commands/TBENCH/1/x",
+            "response_url": response_url,
             "trigger_id": "1.2.3",
         }
     ).encode()
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
-    return Request(
-        "POST",
-        "/slack/events",
-        {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature,
-        },
-        body,
-    )
+    headers = slack_headers(body, "application/x-www-form-urlencoded")
+    return Request("POST", "/slack/events", headers, body)
 
 
 def bolt_target() -> Target:

@@ -56,6 +56,11 @@ class SchedulerService:
             timezone=config.rules.timezone,
         )
         self.ticks = 0
+        runtime.metrics.counter_from(
+            "persona_bot_scheduler_ticks",
+            "Scheduler ticks run by this process (each decides what is due)",
+            lambda: float(self.ticks),
+        )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
