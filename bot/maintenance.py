@@ -9,13 +9,13 @@ is harmless. ``persona-bot purge-usage`` does the same once, from the command li
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
 from aiohttp import web
 
 from bot.runtime import Runtime
+from bot.tasks import stop_tasks
 from persona_store.usage import purge_usage
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,7 @@ def mount_maintenance(app: web.Application, runtime: Runtime) -> None:
     async def stop(app: web.Application) -> None:
         task = app.get(PURGE_TASK)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task])
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)

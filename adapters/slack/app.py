@@ -56,6 +56,7 @@ from bot.notify import Undeliverable
 from bot.permissions import role_of
 from bot.router import Router
 from bot.runtime import Runtime
+from bot.tasks import stop_tasks
 from persona_store import deliveries
 
 from . import forms, oauth, texts
@@ -352,9 +353,7 @@ class SlackAdapter:
             self._services.append(asyncio.create_task(self._connect_socket()))
 
     async def _cleanup(self, app: web.Application) -> None:
-        for service in self._services:
-            service.cancel()
-        await asyncio.gather(*self._services, return_exceptions=True)
+        await stop_tasks(self._services)
         if self.socket is not None:
             await self.socket.close_async()
         await self.drain(within=DRAIN_TIMEOUT)

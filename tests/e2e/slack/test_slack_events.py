@@ -18,7 +18,7 @@ async def send(slack: Slack, body: dict, *, retry: int | None = None) -> None:
     started = time.monotonic()
     resp = await slack.event(body, retry=retry)
     assert resp.status == 200, await resp.text()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # Slack waits three seconds for the ack
 
 
 async def test_a_mention_answers_the_asker_in_the_channel(slack: Slack) -> None:

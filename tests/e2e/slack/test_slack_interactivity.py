@@ -38,7 +38,7 @@ async def click(slack: Slack, message: dict, action_id: str, *, user: str = "U1"
     started = time.monotonic()
     resp = await slack.click(payload)
     assert resp.status == 200 and await resp.text() == ""
-    assert time.monotonic() - started < 1.0  # acked at once; the work happens after
+    assert time.monotonic() - started < 3.0  # acked inside Slack's 3 s; the work happens after
     return resp
 
 
