@@ -72,8 +72,10 @@ def print_reply(reply: Reply) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
+    from bot import malloc
     from bot.web import PLATFORMS, create_app, freeze_startup_heap
 
+    malloc.apply(settings)  # before any database thread starts
     extensions = args.extensions
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port

@@ -8,6 +8,12 @@ rendered again. Keys are identities, not values: hashing a whole card would cost
 rendering it does, and a reply is immutable, so its identity stands for its content. Each
 entry holds its reply, so an identity is never reused while its entry exists. Renderings are
 shared between requests: callers must not change them.
+
+Only replies that answer again are worth an entry (``reused``): a fit, a summary or a thanks
+is made for one command, and its rendering, kept, would never be looked up, would push a
+card out and would hold its memory until 256 later renderings replaced it (the soak
+benchmark, ``bench/soak.py``, found these the largest Python allocations that kept turning
+over in a running server).
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from typing import Generic, TypeVar
 from bot.model import Reply
 
 T = TypeVar("T")
+
+
+def reused(reply: Reply) -> bool:
+    """Whether this very reply object may answer later commands too: a persona card, built
+    once per catalog version (``Catalog.memo``) and handed to every lookup of it."""
+    return reply.kind == "card"
 
 
 class RenderMemo(Generic[T]):

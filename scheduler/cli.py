@@ -75,6 +75,9 @@ async def run_scheduler(
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import malloc
+
+    malloc.apply(settings)  # before any database thread starts
     return asyncio.run(run_scheduler(settings, args.extensions))
 
 

@@ -50,7 +50,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import messages
 from bot.errors import TemporarilyUnavailable
-from bot.memo import RenderMemo
+from bot.memo import RenderMemo, reused
 from bot.model import Command, Reply, UserRef
 from bot.notify import Undeliverable
 from bot.permissions import role_of
@@ -113,6 +113,11 @@ def _is_dm(channel: str) -> bool:
     return channel.startswith("D")
 
 
+class SharedBlocks(list[dict[str, Any]]):
+    """The blocks of a memoized message (a persona card's), which later answers reuse: the
+    fast lane keeps their JSON too."""
+
+
 class _SlashAck(AsyncAck):
     """Bolt's ack for the slash-command fast lane: the same response, but the JSON of a
     message whose blocks it answered with before (a memoized persona card) is encoded once.
@@ -144,9 +149,11 @@ class _SlashAck(AsyncAck):
             body["blocks"] = blocks
             return json.dumps(body)
 
-        self.response = BoltResponse(
-            status=200, body=self._bodies.get(blocks, (text, response_type), encode)
-        )
+        if isinstance(blocks, SharedBlocks):
+            body = self._bodies.get(blocks, (text, response_type), encode)
+        else:  # made for this answer alone: nothing to keep
+            body = encode()
+        self.response = BoltResponse(status=200, body=body)
         return self.response
 
 
@@ -480,9 +487,15 @@ class SlackAdapter:
     def _slash_message(self, reply: Reply, origin: Origin, share: bool) -> dict[str, Any]:
         """The Block Kit answer to a slash command; a persona card (the same reply object
         for every lookup of it) is rendered once."""
-        message = self._messages.get(
-            reply, (origin, share), lambda: message_from_reply(reply, origin=origin, share=share)
-        )
+        if not reused(reply):
+            return message_from_reply(reply, origin=origin, share=share)
+
+        def render() -> dict[str, Any]:
+            message = message_from_reply(reply, origin=origin, share=share)
+            message["blocks"] = SharedBlocks(message["blocks"])
+            return message
+
+        message = self._messages.get(reply, (origin, share), render)
         return dict(message)  # shared with later requests: callers get their own top level
 
     # middleware and error handling ---------------------------------------------------------

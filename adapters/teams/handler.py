@@ -39,7 +39,7 @@ from adapters.teams.translate import (
     tenant_of,
     unusable_reason,
 )
-from bot.memo import RenderMemo
+from bot.memo import RenderMemo, reused
 from bot.model import Command, Reply
 from bot.router import Router
 from bot.runtime import Runtime
@@ -111,10 +111,12 @@ class PersonaTeamsBot(TeamsActivityHandler):
     async def _say(self, turn_context: TurnContext, reply: Reply) -> None:
         if reply.form is not None:
             activity = activity_for(reply)
-        else:
+        elif reused(reply):
             # A persona card is the same reply object for every lookup of it: rendered once.
             content = self._cards.get(reply, None, lambda: CardContent(card_from_reply(reply)))
             activity = activity_from_reply(reply, content)
+        else:
+            activity = activity_from_reply(reply)
         await send_with_retries(lambda: turn_context.send_activity(activity), self.retry)
 
     def _command(self, activity: Activity, tenant: str, person: Person) -> Command | None:

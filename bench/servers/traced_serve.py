@@ -3,9 +3,9 @@
     python bench/servers/traced_serve.py OUT_DIR FRAMES serve --host H --port P
 
 Each SIGUSR2 appends a line to ``OUT_DIR/memory.txt``: where the process's memory is, as
-far as the process can tell (resident set; Python's allocated blocks; SQLite's own
-allocator, page caches included; glibc's heap in use and free). That costs nothing between
-signals.
+far as the process can tell (resident set; Python's allocated blocks and its small-object
+arenas; SQLite's own allocator, and its page caches apart; glibc's heap in use and free).
+That costs nothing between signals.
 
 With ``FRAMES`` > 0, Python's allocations are also traced that many frames deep, and each
 SIGUSR1 takes a snapshot: the first is the baseline (its largest allocation sites go to
@@ -21,8 +21,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import linecache
+import os
+import re
 import signal
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -59,6 +62,24 @@ def _library(name: str) -> ctypes.CDLL | None:
         return None
 
 
+def pymalloc_mb() -> float:
+    """The memory of Python's small-object arenas (what ``sys._debugmallocstats`` prints to
+    the standard error, read back from there)."""
+    with tempfile.TemporaryFile() as f:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    found = re.search(r"^\d+ arenas \* \d+ bytes/arena\s+=\s+([\d,]+)", text, re.MULTILINE)
+    return int(found.group(1).replace(",", "")) / 2**20 if found else -1.0
+
+
 class Breakdown:
     """One line of where the memory is, per SIGUSR2."""
 
@@ -76,8 +97,8 @@ class Breakdown:
         else:
             self.libc = None
         self.out.write_text(
-            "seconds rss_mb python_blocks sqlite_mb sqlite_pages_mb heap_used_mb heap_free_mb "
-            "mmapped_mb\n"
+            "seconds rss_mb python_blocks python_arenas_mb sqlite_mb sqlite_pages_mb heap_used_mb "
+            "heap_free_mb mmapped_mb\n"
         )
 
     def write(self, signum: int, frame: FrameType | None) -> None:
@@ -97,15 +118,10 @@ class Breakdown:
             info = self.libc.mallinfo2()
             used, free, mapped = info.uordblks / 2**20, info.fordblks / 2**20, info.hblkhd / 2**20
         with self.out.open("a") as f:
-            if len(SEEN) > 0 and signum == signal.SIGUSR2:
-                (self.out.parent / "statements.txt").write_text(
-                    "\n".join(
-                        f"{n} {s[:200]!r}" for s, n in sorted(SEEN.items(), key=lambda kv: -kv[1])
-                    )
-                )
             f.write(
                 f"{time.monotonic() - self.started:.0f} {rss:.1f} {sys.getallocatedblocks()} "
-                f"{sqlite:.2f} {pages:.2f} {used:.1f} {free:.1f} {mapped:.1f} {len(SEEN)}\n"
+                f"{pymalloc_mb():.1f} "
+                f"{sqlite:.2f} {pages:.2f} {used:.1f} {free:.1f} {mapped:.1f}\n"
             )
 
 
@@ -150,17 +166,7 @@ class Snapshots:
         (self.out / f"growth-{self.taken}.txt").write_text(summary + _listing(grown))
 
 
-SEEN: dict[str, int] = {}
-
-
-def _count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-    SEEN[statement] = SEEN.get(statement, 0) + 1
-
-
 def main() -> int:
-    from sqlalchemy import Engine, event
-
-    event.listen(Engine, "before_cursor_execute", _count)
     out, frames, argv = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
     out.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGUSR2, Breakdown(out).write)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from slack_bolt.async_app import AsyncAck
 
-from adapters.slack.app import _SlashAck
+from adapters.slack.app import SharedBlocks, _SlashAck
 from bot import messages
 from bot.memo import RenderMemo
 from tests.e2e.slack.conftest import MakeSlack, Slack
@@ -99,7 +99,9 @@ async def test_until_auth_test_succeeds_bolt_authorizes(
     ],
 )
 async def test_the_slash_ack_sends_bolt_s_bytes(kwargs: dict[str, Any]) -> None:
-    blocks = [{"type": "header", "text": {"type": "plain_text", "text": "Fiona & <b>"}}]
+    blocks = SharedBlocks(
+        [{"type": "header", "text": {"type": "plain_text", "text": "Fiona & <b>"}}]
+    )
     bolt = AsyncAck()
     await bolt(blocks=blocks, **kwargs)
     memo: RenderMemo[str] = RenderMemo()
